@@ -1,0 +1,456 @@
+// The primary process (Gunicorn's Arbiter): owns the listeners, forks and supervises workers,
+// handles signals, kills silent workers, keeps the count at `numWorkers`, runs the server hooks.
+
+import { fork } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { resolveConfig } from '../config/index.js';
+import type { Config, Hooks, Settings } from '../config/types.js';
+import { EXIT_APP_LOAD, EXIT_WORKER_BOOT, isPromforkError } from '../errors.js';
+import { callHook } from '../hooks/call-hook.js';
+import { isMessage, type WorkerSpec, type WorkerToPrimary } from '../ipc.js';
+import { Logger } from '../logging/logger.js';
+import { VERSION } from '../version.js';
+import { resolveWorkerClass, type ResolvedWorkerClass } from '../workers/worker-classes.js';
+import { Dispatcher } from './dispatcher.js';
+import { bindAll, closeAll, type Listener } from './listener.js';
+import { Pidfile } from './pidfile.js';
+import { WorkerRecord } from './worker-record.js';
+
+const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGHUP', 'SIGQUIT', 'SIGINT', 'SIGTERM', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGWINCH'];
+const TICK_MS = 1000;
+
+const WORKER_ENTRY = fileURLToPath(
+  new URL(`../workers/entry.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url),
+);
+
+export interface ArbiterEvents {
+  signal: [name: string];
+  spawn: [worker: WorkerRecord];
+  /** A worker exited; `replaced` is false only while the server is stopping. */
+  exit: [worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null];
+}
+
+export class Arbiter {
+  readonly pid = process.pid;
+  /** Lifecycle events for observers (the metrics layer): signal, spawn, exit. */
+  readonly events = new EventEmitter<ArbiterEvents>();
+  config: Config;
+  cfg: Settings;
+  hooks: Hooks;
+  log: Logger;
+  workerClass: ResolvedWorkerClass;
+  /** Live workers by pid (plus the one being forked, under pid 0, while preFork runs). */
+  readonly workers = new Map<number, WorkerRecord>();
+  listeners: Listener[] = [];
+  private _numWorkers: number | null = null;
+  private workerAge = 0;
+  private pidfile: Pidfile | null = null;
+  private readonly dispatcher: Dispatcher;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private readonly signalQueue: NodeJS.Signals[] = [];
+  private handlingSignals = false;
+  private stopping = false;
+  private halting = false;
+  private stopDeadline = 0;
+  private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+
+  constructor(config: Config, workerClass: ResolvedWorkerClass, log?: Logger) {
+    this.config = config;
+    this.cfg = config.settings;
+    this.hooks = config.hooks;
+    this.workerClass = workerClass;
+    this.log = log ?? new Logger(loggerOptions(this.cfg));
+    this.dispatcher = new Dispatcher(
+      () => this.workers.values(),
+      () => this.cfg.workerConnections,
+    );
+  }
+
+  get numWorkers(): number {
+    return this._numWorkers ?? 0;
+  }
+
+  /** Every assignment fires nworkersChanged, as in Gunicorn (also when the value is unchanged on HUP). */
+  async setNumWorkers(value: number): Promise<void> {
+    const old = this._numWorkers;
+    this._numWorkers = value;
+    await callHook(this.log, this.hooks, 'nworkersChanged', this, value, old);
+  }
+
+  /** Start and serve until stopped; resolves never (the process exits through halt()). */
+  async run(): Promise<void> {
+    await this.start();
+    this.manageWorkers();
+    this.tickTimer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  private async start(): Promise<void> {
+    this.log.info(`Starting promfork ${VERSION}`);
+    await this.setNumWorkers(this.cfg.workers);
+    if (this.cfg.pidfile) {
+      this.pidfile = new Pidfile(this.cfg.pidfile);
+      this.pidfile.create(this.pid);
+    }
+    try {
+      await callHook(this.log, this.hooks, 'onStarting', this);
+      this.installSignals();
+      this.listeners = await this.bind(this.cfg.bind);
+    } catch (err) {
+      this.pidfile?.unlink(this.pid);
+      this.removeSignals();
+      throw err;
+    }
+    process.title = `${this.cfg.procName}: master`;
+    for (const l of this.listeners) this.log.info(`Listening at: ${l.url} (${this.pid})`);
+    this.log.info(`Using worker: ${this.workerClass.id}`);
+    await callHook(this.log, this.hooks, 'whenReady', this);
+  }
+
+  private bind(binds: string[]): Promise<Listener[]> {
+    return bindAll(binds, {
+      backlog: this.cfg.backlog,
+      onConnection: (socket: Socket) => this.dispatcher.add(socket),
+      onRetry: (bind, err) => this.log.error(`Connection in use: ${bind} (${err.code}); retrying in 1 second`),
+    });
+  }
+
+  // ---- the loop: murder silent workers, keep the count ----
+
+  private tick(): void {
+    if (this.stopping) return;
+    this.murderWorkers();
+    this.manageWorkers();
+    this.retireReplaced();
+  }
+
+  private murderWorkers(): void {
+    const timeoutMs = this.cfg.timeout * 1000;
+    if (timeoutMs <= 0) return;
+    const now = performance.now();
+    for (const w of this.workers.values()) {
+      if (!w.booted || w.pid === 0) continue; // as Gunicorn: a worker that hangs while booting is not timed out
+      const silent = now - w.lastBeat > timeoutMs;
+      const stuck = w.kind === 'sync' && w.busy && now - w.busySince > timeoutMs;
+      if (!silent && !stuck) continue;
+      if (!w.aborted) {
+        this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
+        w.aborted = true;
+        w.kill('SIGABRT');
+      } else {
+        w.kill('SIGKILL');
+      }
+    }
+  }
+
+  /** Spawn missing workers; stop the oldest while there are too many. */
+  manageWorkers(): void {
+    if (this.stopping) return;
+    const active = [...this.workers.values()].filter((w) => w.active);
+    for (let i = active.length; i < this.numWorkers; i++) this.spawnWorker();
+    if (active.length > this.numWorkers) {
+      active.sort((a, b) => a.age - b.age);
+      for (const w of active.slice(0, active.length - this.numWorkers)) this.stopWorker(w, 'SIGTERM');
+    }
+  }
+
+  /** Stop reload-retired workers whose seat has a booted successor, or all once no successor is booting. */
+  private retireReplaced(): void {
+    const retiring = [...this.workers.values()].filter((w) => w.retiring && !w.quitting);
+    if (retiring.length === 0) return;
+    const active = [...this.workers.values()].filter((w) => w.active);
+    const stillBooting = active.some((w) => !w.booted);
+    for (const old of retiring) {
+      const successorBooted = active.some((w) => w.booted && w.seat === old.seat);
+      if (successorBooted || !stillBooting) this.stopWorker(old, 'SIGTERM');
+    }
+  }
+
+  private lowestFreeSeat(): number {
+    const taken = new Set([...this.workers.values()].filter((w) => w.active).map((w) => w.seat));
+    let seat = 0;
+    while (taken.has(seat)) seat++;
+    return seat;
+  }
+
+  private spawnWorker(): void {
+    const age = ++this.workerAge;
+    const jitter = this.cfg.maxRequestsJitter > 0 ? Math.floor(Math.random() * (this.cfg.maxRequestsJitter + 1)) : 0;
+    const maxRequests = this.cfg.maxRequests > 0 ? this.cfg.maxRequests + jitter : 0;
+    const record = new WorkerRecord(age, this.lowestFreeSeat(), this.workerClass.cls.kind, maxRequests);
+    // Held under pid 0 while preFork runs, so that the seat counts as taken.
+    this.workers.set(0 - age, record);
+    void callHook(this.log, this.hooks, 'preFork', this, record).then(() => {
+      this.workers.delete(0 - age);
+      if (this.stopping) return;
+      this.forkWorker(record);
+    });
+  }
+
+  private forkWorker(record: WorkerRecord): void {
+    const child = fork(WORKER_ENTRY, [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
+    });
+    record.child = child;
+    record.pid = child.pid ?? 0;
+    if (!record.pid) {
+      this.log.error('fork failed: no pid');
+      return;
+    }
+    this.workers.set(record.pid, record);
+    const spec: WorkerSpec = {
+      settings: this.cfg,
+      configFile: this.config.configFile,
+      age: record.age,
+      seat: record.seat,
+      maxRequests: record.maxRequests,
+      ppid: this.pid,
+      workerClass: this.workerClass.id,
+    };
+    child.send({ t: 'spec', spec });
+    child.on('message', (msg: unknown) => this.onWorkerMessage(record, msg));
+    child.on('error', (err) => this.log.error(`worker ${record.pid}: ${err.message}`));
+    child.once('exit', (code, signal) => this.onWorkerExit(record, code, signal));
+    this.events.emit('spawn', record);
+  }
+
+  private onWorkerMessage(w: WorkerRecord, msg: unknown): void {
+    if (!isMessage(msg)) return;
+    w.lastBeat = performance.now();
+    const m = msg as WorkerToPrimary;
+    switch (m.t) {
+      case 'hb':
+        return;
+      case 'booted':
+        w.booted = true;
+        this.log.debug(`Worker booted (pid:${w.pid}, seat:${w.seat}, age:${w.age})`);
+        this.retireReplaced();
+        this.dispatcher.pump();
+        return;
+      case 'idle':
+        w.busy = false;
+        this.dispatcher.pump();
+        return;
+      case 'closed':
+        w.conns = Math.max(0, w.conns - m.n);
+        this.dispatcher.pump();
+        return;
+      case 'quit':
+        w.quitting = true;
+        w.child?.send({ t: 'drained' }, undefined, undefined, () => {});
+        this.manageWorkers();
+        return;
+    }
+  }
+
+  /** TERM or QUIT one worker: it gets no new connections from now on. */
+  private stopWorker(w: WorkerRecord, signal: NodeJS.Signals): void {
+    w.quitting = true;
+    w.kill(signal);
+    // Everything handed to it before this message is already in its pipe; nothing follows.
+    w.child?.send({ t: 'drained' }, undefined, undefined, () => {});
+  }
+
+  private onWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
+    this.workers.delete(w.pid);
+    if (signal === 'SIGKILL') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
+    else if (signal === 'SIGTERM') this.log.info(`Worker (pid:${w.pid}) was sent SIGTERM!`);
+    else if (signal) this.log.warning(`Worker (pid:${w.pid}) was sent ${signal}!`);
+    else if (code !== 0) this.log.error(`Worker (pid:${w.pid}) exited with code ${code}.`);
+    this.events.emit('exit', w, code, signal);
+    if (!this.stopping && code === EXIT_WORKER_BOOT) {
+      void this.halt('Worker failed to boot.', EXIT_WORKER_BOOT);
+      return;
+    }
+    if (!this.stopping && code === EXIT_APP_LOAD) {
+      void this.halt('App failed to load.', EXIT_APP_LOAD);
+      return;
+    }
+    void callHook(this.log, this.hooks, 'childExit', this, w);
+    if (!this.stopping) {
+      this.manageWorkers();
+      this.dispatcher.pump();
+    }
+  }
+
+  // ---- signals ----
+
+  private installSignals(): void {
+    for (const sig of HANDLED_SIGNALS) {
+      const handler = () => this.onSignal(sig);
+      this.signalHandlers.set(sig, handler);
+      process.on(sig, handler);
+    }
+  }
+
+  private removeSignals(): void {
+    for (const [sig, handler] of this.signalHandlers) process.off(sig, handler);
+    this.signalHandlers.clear();
+  }
+
+  private onSignal(sig: NodeJS.Signals): void {
+    const name = sig.slice(3).toLowerCase();
+    this.events.emit('signal', name);
+    // INT or QUIT during a graceful stop escalates at once, as Gunicorn 24+ does.
+    if (this.stopping && (sig === 'SIGINT' || sig === 'SIGQUIT')) {
+      this.log.info(`Handling signal: ${name} (escalating the stop)`);
+      for (const w of this.workers.values()) w.kill('SIGQUIT');
+      this.stopDeadline = Math.min(this.stopDeadline, performance.now() + 2000);
+      return;
+    }
+    this.signalQueue.push(sig);
+    void this.handleSignals();
+  }
+
+  private async handleSignals(): Promise<void> {
+    if (this.handlingSignals) return;
+    this.handlingSignals = true;
+    try {
+      while (this.signalQueue.length > 0) {
+        const sig = this.signalQueue.shift()!;
+        this.log.info(`Handling signal: ${sig.slice(3).toLowerCase()}`);
+        await this.handleSignal(sig);
+      }
+    } finally {
+      this.handlingSignals = false;
+    }
+  }
+
+  private async handleSignal(sig: NodeJS.Signals): Promise<void> {
+    switch (sig) {
+      case 'SIGTERM':
+        return this.halt();
+      case 'SIGINT':
+      case 'SIGQUIT':
+        await this.stop(false);
+        return this.halt();
+      case 'SIGHUP':
+        return this.reload();
+      case 'SIGTTIN':
+        await this.setNumWorkers(this.numWorkers + 1);
+        this.manageWorkers();
+        return;
+      case 'SIGTTOU':
+        if (this.numWorkers <= 1) return;
+        await this.setNumWorkers(this.numWorkers - 1);
+        this.manageWorkers();
+        return;
+      case 'SIGUSR1':
+        this.log.reopen();
+        for (const w of this.workers.values()) w.kill('SIGUSR1');
+        return;
+      case 'SIGWINCH':
+        this.log.debug('SIGWINCH ignored: not daemonized');
+        return;
+    }
+  }
+
+  // ---- reload (HUP) ----
+
+  /** Re-read the configuration and replace every worker, dropping no request. */
+  async reload(): Promise<void> {
+    this.log.info('Hang up: Master');
+    let next: Config;
+    let workerClass: ResolvedWorkerClass;
+    try {
+      next = (await resolveConfig(this.config.argv)).config;
+      workerClass = await resolveWorkerClass(next.settings.workerClass, next.settings.chdir);
+    } catch (err) {
+      // Gunicorn exits here; a broken config file must not take a running server down, so we keep the old one.
+      const line = isPromforkError(err) ? err.toLine() : String(err);
+      this.log.error(`Reload failed, still running the previous configuration: ${line}`);
+      return;
+    }
+    const old = this.cfg;
+    this.config = next;
+    this.cfg = next.settings;
+    this.hooks = next.hooks;
+    this.workerClass = workerClass;
+    try {
+      this.log.setup(loggerOptions(this.cfg));
+    } catch (err) {
+      this.log.error(`Reload: keeping the previous log files: ${isPromforkError(err) ? err.toLine() : String(err)}`);
+    }
+    await this.setNumWorkers(this.cfg.workers);
+    if (JSON.stringify(old.bind) !== JSON.stringify(this.cfg.bind) || old.backlog !== this.cfg.backlog) {
+      try {
+        const fresh = await this.bind(this.cfg.bind);
+        const stale = this.listeners;
+        this.listeners = fresh;
+        await closeAll(stale);
+        for (const l of fresh) this.log.info(`Listening at: ${l.url} (${this.pid})`);
+      } catch (err) {
+        this.log.error(`Reload: keeping the previous listeners: ${isPromforkError(err) ? err.toLine() : String(err)}`);
+        this.cfg = { ...this.cfg, bind: old.bind, backlog: old.backlog };
+      }
+    }
+    await callHook(this.log, this.hooks, 'onReload', this);
+    this.updatePidfile(old.pidfile);
+    process.title = `${this.cfg.procName}: master`;
+    for (const w of this.workers.values()) if (!w.quitting) w.retiring = true;
+    this.manageWorkers();
+  }
+
+  private updatePidfile(oldPath: string | null): void {
+    if (oldPath !== this.cfg.pidfile) {
+      this.pidfile?.unlink(this.pid);
+      this.pidfile = this.cfg.pidfile ? new Pidfile(this.cfg.pidfile) : null;
+    }
+    try {
+      this.pidfile?.write(this.pid);
+    } catch (err) {
+      this.log.error(isPromforkError(err) ? err.toLine() : String(err));
+    }
+  }
+
+  // ---- stop and halt ----
+
+  /** Close the listeners, signal every worker (TERM graceful, QUIT fast), SIGKILL what is left at the deadline. */
+  async stop(graceful: boolean): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      if (this.tickTimer) clearInterval(this.tickTimer);
+      void closeAll(this.listeners);
+      this.dispatcher.closeAll();
+    }
+    const signal: NodeJS.Signals = graceful ? 'SIGTERM' : 'SIGQUIT';
+    for (const w of this.workers.values()) this.stopWorker(w, signal);
+    this.stopDeadline = performance.now() + this.cfg.gracefulTimeout * 1000;
+    while (this.liveWorkers() > 0 && performance.now() < this.stopDeadline) await delay(50);
+    if (this.liveWorkers() > 0) {
+      for (const w of this.workers.values()) w.kill('SIGKILL');
+      const killDeadline = performance.now() + 5000;
+      while (this.liveWorkers() > 0 && performance.now() < killDeadline) await delay(20);
+    }
+  }
+
+  private liveWorkers(): number {
+    let n = 0;
+    for (const w of this.workers.values()) if (w.pid > 0) n++;
+    return n;
+  }
+
+  /** Stop (gracefully unless already stopped), remove the pidfile, run onExit, exit with `status`. */
+  async halt(reason?: string, status = 0): Promise<void> {
+    if (this.halting) return;
+    this.halting = true;
+    await this.stop(true);
+    this.log.info('Shutting down: Master');
+    if (reason) this.log.info(`Reason: ${reason}`);
+    this.pidfile?.unlink(this.pid);
+    await callHook(this.log, this.hooks, 'onExit', this);
+    this.removeSignals();
+    await this.log.close();
+    process.exit(status);
+  }
+}
+
+export function loggerOptions(s: Settings): { errorlog: string; loglevel: Settings['loglevel']; accesslog: string | null } {
+  return { errorlog: s.errorlog, loglevel: s.loglevel, accesslog: null };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,54 @@
+// The primary's view of one worker process (Gunicorn's Worker object in the master).
+// This is the `worker` that primary-side hooks (preFork, childExit) receive.
+
+import type { ChildProcess } from 'node:child_process';
+import type { WorkerKind } from '../workers/base-worker.js';
+
+export class WorkerRecord {
+  /** Set once forked; undefined while preFork runs. */
+  pid = 0;
+  child: ChildProcess | null = null;
+  booted = false;
+  /** Timed out: SIGABRT sent; SIGKILL follows on the next tick if it is still there. */
+  aborted = false;
+  /** Will take no new connections: it said it is quitting, or we told it to stop. */
+  quitting = false;
+  /** Marked by a reload (HUP): stopped once its replacement has booted. */
+  retiring = false;
+  /** Open connections handed to it (async workers). */
+  conns = 0;
+  /** Sync workers: a connection is in progress since `busySince` (performance.now()). */
+  busy = false;
+  busySince = 0;
+  /** performance.now() of the last message from the worker. */
+  lastBeat: number;
+  readonly spawnedAt = Date.now();
+
+  constructor(
+    readonly age: number,
+    readonly seat: number,
+    readonly kind: WorkerKind,
+    readonly maxRequests: number,
+  ) {
+    this.lastBeat = performance.now();
+  }
+
+  /** Counted towards the target number of workers. */
+  get active(): boolean {
+    return !this.quitting && !this.retiring;
+  }
+
+  get dispatchable(): boolean {
+    return this.booted && !this.quitting && !this.aborted && this.child !== null && this.child.connected;
+  }
+
+  kill(signal: NodeJS.Signals): boolean {
+    if (!this.pid) return false;
+    try {
+      process.kill(this.pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

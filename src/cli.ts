@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// `promfork [options] MODULE[:EXPORT]`: resolve the configuration, then hand it to the arbiter.
+// A user's mistake ends in one line and Gunicorn's exit status; our own bugs keep their stack.
+
+import { resolveConfig, renderHelp, renderSettings } from './config/index.js';
+import { PromforkError, isPromforkError } from './errors.js';
+import { Arbiter } from './arbiter/arbiter.js';
+import { VERSION } from './version.js';
+import { loadApp, parseAppSpec, resolveAppModule } from './workers/app-loader.js';
+import { resolveWorkerClass } from './workers/worker-classes.js';
+
+export async function main(argv: string[]): Promise<void> {
+  const { config, help, version, checkConfig } = await resolveConfig(argv);
+  if (help) {
+    process.stdout.write(renderHelp());
+    return;
+  }
+  if (version) {
+    process.stdout.write(`promfork ${VERSION}\n`);
+    return;
+  }
+  const s = config.settings;
+  if (!s.app) {
+    throw new PromforkError(
+      'PROMFORK_ERR_NO_APP',
+      'no app given. Usage: promfork [options] MODULE[:EXPORT], e.g. promfork app.js:app (see promfork --help)',
+    );
+  }
+  const workerClass = await resolveWorkerClass(s.workerClass, s.chdir);
+  // Fail fast on a missing module, without importing the app into the primary.
+  resolveAppModule(parseAppSpec(s.app).module, s.chdir);
+  if (checkConfig) {
+    await loadApp(s.app, s.chdir);
+    process.stdout.write(renderSettings(s));
+    process.exit(0);
+  }
+  await new Arbiter(config, workerClass).run();
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (isPromforkError(err)) {
+    process.stderr.write(`${err.toLine()}\n`);
+    process.exit(err.exitCode);
+  }
+  process.stderr.write(`promfork: internal error (please report it): ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,196 @@
+// The one settings table. The command-line parser, validation, --help, --check-config and the docs
+// all read it, so they cannot drift apart. Defaults are Gunicorn's (and the seed's for the exporter).
+
+import type { Settings, SettingKey } from './types.js';
+import { BIND_FORMS, tryParseBind } from './bind.js';
+import { envValue, type ValueSpec } from './validate.js';
+
+export type { SettingType } from './validate.js';
+
+export interface SettingDef<K extends SettingKey = SettingKey> extends ValueSpec {
+  key: K;
+  /** Short and long flags; empty for the positional `app`. A bool `--x` also gets `--no-x`. */
+  flags: readonly string[];
+  /** A value, or a function of the environment for env-derived defaults (it validates what it reads). */
+  default: Settings[K] | ((env: NodeJS.ProcessEnv) => Settings[K]);
+  /** The environment variables the default reads, in order of preference. */
+  envVars?: readonly string[];
+  metavar: string;
+  help: string;
+  /** A relative path is made absolute against the working directory at resolve time ('-' excepted). */
+  path?: boolean;
+  /** How --help shows the default when the value itself would mislead. */
+  defaultHelp?: string;
+}
+
+export type AnySettingDef = { [K in SettingKey]: SettingDef<K> }[SettingKey];
+
+const PORT: ValueSpec = { type: 'int', min: 0, max: 65535 };
+const POS_INT: ValueSpec = { type: 'int', min: 1 };
+
+function bindProblem(addr: string): string | undefined {
+  const r = tryParseBind(addr);
+  return typeof r === 'string' ? r : undefined;
+}
+
+export const SETTINGS: readonly AnySettingDef[] = [
+  {
+    key: 'app', flags: [], type: 'string', nullable: true, default: null, metavar: 'MODULE[:EXPORT]',
+    help: 'The app to serve: a module path and its export (default export, then `app`).',
+  },
+  {
+    key: 'bind', flags: ['-b', '--bind'], type: 'list', metavar: 'ADDR', check: bindProblem, expects: BIND_FORMS,
+    envVars: ['PORT'], defaultHelp: '0.0.0.0:$PORT when $PORT is set, else 127.0.0.1:8000',
+    default: (env) => {
+      const port = envValue<number>(env, 'PORT', PORT);
+      return port === undefined ? ['127.0.0.1:8000'] : [`0.0.0.0:${port}`];
+    },
+    help: `Address to listen on: ${BIND_FORMS}. Repeat to listen on several.`,
+  },
+  {
+    key: 'workers', flags: ['-w', '--workers'], type: 'int', min: 1, metavar: 'N',
+    envVars: ['WEB_CONCURRENCY', 'GUNICORN_WORKERS'],
+    default: (env) =>
+      envValue<number>(env, 'WEB_CONCURRENCY', POS_INT) ?? envValue<number>(env, 'GUNICORN_WORKERS', POS_INT) ?? 1,
+    help: 'Number of worker processes.',
+  },
+  {
+    key: 'workerClass', flags: ['-k', '--worker-class'], type: 'string', default: 'async', metavar: 'NAME',
+    help: 'Worker type: sync, thread, async, a worker class name, or a module path exporting a worker class.',
+  },
+  {
+    key: 'threads', flags: ['--threads'], type: 'int', min: 1, default: 1, metavar: 'N',
+    help: 'Threads per worker for the thread worker.',
+  },
+  {
+    key: 'workerConnections', flags: ['--worker-connections'], type: 'int', min: 1, default: 1000, metavar: 'N',
+    help: 'Maximum simultaneous connections per async worker.',
+  },
+  {
+    key: 'maxRequests', flags: ['--max-requests'], type: 'int', min: 0, default: 0, metavar: 'N',
+    help: 'Restart a worker after this many requests; 0 disables.',
+  },
+  {
+    key: 'maxRequestsJitter', flags: ['--max-requests-jitter'], type: 'int', min: 0, default: 0, metavar: 'N',
+    help: 'Add a random 0..N to max-requests per worker, so workers do not restart together.',
+  },
+  {
+    key: 'timeout', flags: ['-t', '--timeout'], type: 'number', min: 0, default: 30, metavar: 'S',
+    help: 'Kill and replace a worker silent for this many seconds; 0 disables.',
+  },
+  {
+    key: 'gracefulTimeout', flags: ['--graceful-timeout'], type: 'number', min: 0, default: 30, metavar: 'S',
+    help: 'Seconds workers get to finish in-flight requests on stop or reload before they are killed.',
+  },
+  {
+    key: 'keepalive', flags: ['--keep-alive'], type: 'number', min: 0, default: 2, metavar: 'S',
+    help: 'Seconds to wait for the next request on a keep-alive connection.',
+  },
+  {
+    key: 'backlog', flags: ['--backlog'], type: 'int', min: 1, default: 2048, metavar: 'N',
+    help: 'Maximum number of pending connections.',
+  },
+  {
+    key: 'pidfile', flags: ['-p', '--pid'], type: 'string', nullable: true, path: true, default: null, metavar: 'FILE',
+    help: 'Write the primary process id to this file.',
+  },
+  {
+    key: 'accesslog', flags: ['--access-logfile'], type: 'string', nullable: true, path: true, default: null,
+    metavar: 'FILE', defaultHelp: 'off',
+    help: "Access log file; '-' means stdout.",
+  },
+  {
+    key: 'accessLogFormat', flags: ['--access-logformat'], type: 'string', metavar: 'FORMAT',
+    default: '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+    help: 'Access log format, with Gunicorn\'s atoms.',
+  },
+  {
+    key: 'errorlog', flags: ['--error-logfile'], type: 'string', path: true, default: '-', metavar: 'FILE',
+    defaultHelp: '- (stderr)',
+    help: "Error log file; '-' means stderr.",
+  },
+  {
+    key: 'loglevel', flags: ['--log-level'], type: 'enum', choices: ['debug', 'info', 'warning', 'error', 'critical'],
+    default: 'info', metavar: 'LEVEL',
+    help: 'Error log level: debug, info, warning, error or critical.',
+  },
+  {
+    key: 'procName', flags: ['-n', '--name'], type: 'string', default: 'promfork', metavar: 'NAME',
+    help: 'Process title prefix.',
+  },
+  {
+    key: 'chdir', flags: ['--chdir'], type: 'string', path: true, default: '.', metavar: 'DIR',
+    defaultHelp: 'the current directory',
+    help: 'Change to this directory before loading the app.',
+  },
+  {
+    key: 'metricsPort', flags: ['--metrics-port'], ...PORT, metavar: 'N', envVars: ['PROMETHEUS_METRICS_PORT'],
+    default: (env) => envValue<number>(env, 'PROMETHEUS_METRICS_PORT', PORT) ?? 9090,
+    help: 'Port of the metrics server.',
+  },
+  {
+    key: 'metricsBind', flags: ['--metrics-bind'], type: 'string', metavar: 'ADDR', envVars: ['PROMETHEUS_BIND_ADDRESS'],
+    default: (env) => envValue<string>(env, 'PROMETHEUS_BIND_ADDRESS', { type: 'string' }) ?? '0.0.0.0',
+    help: 'Address the metrics server listens on.',
+  },
+  {
+    key: 'multiprocDir', flags: ['--multiproc-dir'], type: 'string', path: true, metavar: 'DIR',
+    envVars: ['PROMETHEUS_MULTIPROC_DIR'],
+    default: (env) => envValue<string>(env, 'PROMETHEUS_MULTIPROC_DIR', { type: 'string' }) ?? '/tmp/prometheus_multiproc',
+    help: 'Directory where workers store their metrics.',
+  },
+  {
+    key: 'metrics', flags: ['--metrics'], type: 'bool', default: true, metavar: '',
+    help: 'Serve Prometheus metrics (--no-metrics: plain workers, no metrics server).',
+  },
+];
+
+/** The environment variable holding more command-line options (Gunicorn's GUNICORN_CMD_ARGS). */
+export const CMD_ARGS_ENV = 'PROMFORK_CMD_ARGS';
+
+/** Command-line options that are not settings. */
+export interface CliOptionDef {
+  name: 'config' | 'checkConfig' | 'help' | 'version';
+  flags: readonly string[];
+  /** Empty for flags that take no value. */
+  metavar: string;
+  help: string;
+}
+
+export const CLI_OPTIONS: readonly CliOptionDef[] = [
+  {
+    name: 'config', flags: ['-c', '--config'], metavar: 'FILE',
+    help: 'Config file (.js .mjs .cjs .json .yaml .yml). Default: ./promfork.config.js or ./promfork.config.mjs if present.',
+  },
+  { name: 'checkConfig', flags: ['--check-config'], metavar: '', help: 'Resolve and print the configuration, then exit.' },
+  { name: 'help', flags: ['-h', '--help'], metavar: '', help: 'Show this help and exit.' },
+  { name: 'version', flags: ['-v', '--version'], metavar: '', help: 'Show the version and exit.' },
+];
+
+export const SETTINGS_BY_KEY: ReadonlyMap<SettingKey, AnySettingDef> = new Map(SETTINGS.map((d) => [d.key, d]));
+
+export function settingDef(key: SettingKey): AnySettingDef {
+  const def = SETTINGS_BY_KEY.get(key);
+  if (!def) throw new Error(`no setting ${key}`);
+  return def;
+}
+
+/** The long flag that names a setting in messages (`--workers`), or the key for the positional app. */
+export function mainFlag(def: AnySettingDef): string {
+  return def.flags.find((f) => f.startsWith('--')) ?? def.key;
+}
+
+/** A setting's default, reading (and validating) the environment for env-derived ones. */
+export function settingDefault<K extends SettingKey>(def: SettingDef<K>, env: NodeJS.ProcessEnv): Settings[K] {
+  const d = def.default;
+  const value = typeof d === 'function' ? d(env) : d;
+  // Copy arrays so a caller can never mutate the table's default.
+  return (Array.isArray(value) ? [...value] : value) as Settings[K];
+}
+
+/** Every setting at its default (built-in, or read from `env`). */
+export function defaultSettings(env: NodeJS.ProcessEnv): Settings {
+  const out: Record<string, unknown> = {};
+  for (const def of SETTINGS) out[def.key] = settingDefault(def as SettingDef, env);
+  return out as unknown as Settings;
+}

@@ -1,0 +1,79 @@
+// The resolved configuration. `Settings` is plain data (it crosses to workers as JSON);
+// hooks are functions and stay in the process that loaded the config file.
+
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
+
+export interface Settings {
+  /** MODULE[:EXPORT] of the app; from the command line's positional argument or the config file's `app`. */
+  app: string | null;
+  bind: string[];
+  workers: number;
+  workerClass: string;
+  threads: number;
+  workerConnections: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  timeout: number;
+  gracefulTimeout: number;
+  keepalive: number;
+  backlog: number;
+  pidfile: string | null;
+  accesslog: string | null;
+  accessLogFormat: string;
+  errorlog: string;
+  loglevel: LogLevel;
+  procName: string;
+  chdir: string;
+  metricsPort: number;
+  metricsBind: string;
+  multiprocDir: string;
+  metrics: boolean;
+}
+
+export type SettingKey = keyof Settings;
+
+/** Server hooks, with Gunicorn's meaning. Arbiter and worker objects are promfork's own (see docs). */
+export interface Hooks {
+  onStarting?: (arbiter: any) => unknown;
+  onReload?: (arbiter: any) => unknown;
+  whenReady?: (arbiter: any) => unknown;
+  preFork?: (arbiter: any, worker: any) => unknown;
+  postFork?: (arbiter: any, worker: any) => unknown;
+  postWorkerInit?: (worker: any) => unknown;
+  workerInt?: (worker: any) => unknown;
+  workerAbort?: (worker: any) => unknown;
+  preRequest?: (worker: any, req: any) => unknown;
+  postRequest?: (worker: any, req: any, res: any) => unknown;
+  childExit?: (arbiter: any, worker: any) => unknown;
+  workerExit?: (arbiter: any, worker: any) => unknown;
+  nworkersChanged?: (arbiter: any, newValue: number, oldValue: number | null) => unknown;
+  onExit?: (arbiter: any) => unknown;
+}
+
+export type HookName = keyof Hooks;
+
+export const HOOK_NAMES: readonly HookName[] = [
+  'onStarting',
+  'onReload',
+  'whenReady',
+  'preFork',
+  'postFork',
+  'postWorkerInit',
+  'workerInt',
+  'workerAbort',
+  'preRequest',
+  'postRequest',
+  'childExit',
+  'workerExit',
+  'nworkersChanged',
+  'onExit',
+];
+
+export interface Config {
+  settings: Settings;
+  hooks: Hooks;
+  /** Absolute path of the config file that was read, or null. */
+  configFile: string | null;
+  /** The command-line arguments this config was resolved from (re-used on HUP). */
+  argv: string[];
+}

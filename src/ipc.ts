@@ -1,0 +1,38 @@
+// Messages between the primary and its workers over the fork() IPC channel.
+// Kept tiny and flat: heartbeats must never queue behind bulky traffic.
+
+import type { Settings } from './config/types.js';
+
+/** What a worker needs to boot; sent by the primary as the first message. */
+export interface WorkerSpec {
+  settings: Settings;
+  configFile: string | null;
+  age: number;
+  seat: number;
+  maxRequests: number;
+  ppid: number;
+  /** Resolved module path or builtin name of the worker class. */
+  workerClass: string;
+}
+
+export type PrimaryToWorker =
+  | { t: 'spec'; spec: WorkerSpec }
+  /** A client connection; the socket travels as the message's handle. */
+  | { t: 'conn' }
+  /** The primary will send no more connections: the worker may exit once drained. */
+  | { t: 'drained' };
+
+export type WorkerToPrimary =
+  | { t: 'booted' }
+  /** Liveness: sent on a timer by the worker's event loop. */
+  | { t: 'hb' }
+  /** Sync workers: the connection is done, send the next one. */
+  | { t: 'idle' }
+  /** Async workers: this many connections closed since the last report. */
+  | { t: 'closed'; n: number }
+  /** The worker is shutting down (max-requests, TERM, parent gone): send it nothing more. */
+  | { t: 'quit'; reason: 'max-requests' | 'term' | 'parent' };
+
+export function isMessage(value: unknown): value is { t: string } {
+  return typeof value === 'object' && value !== null && typeof (value as { t?: unknown }).t === 'string';
+}

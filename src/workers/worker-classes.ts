@@ -1,0 +1,80 @@
+// Worker class names (`-k`): the built-in classes by short or class name, or a module path that
+// exports a worker class. The primary resolves the name once (it needs the class's `kind` to
+// dispatch connections); the worker process loads the same id.
+
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { PromforkError } from '../errors.js';
+import { parseAppSpec } from './app-loader.js';
+import type { WorkerClass } from './base-worker.js';
+
+type Loader = () => Promise<WorkerClass>;
+
+const BUILTIN: Record<string, Loader> = {
+  SyncWorker: async () => (await import('./sync-worker.js')).SyncWorker,
+  AsyncWorker: async () => (await import('./async-worker.js')).AsyncWorker,
+};
+
+/** Short names, as Gunicorn's `-k sync`. */
+const SHORT: Record<string, string> = {
+  sync: 'SyncWorker',
+  async: 'AsyncWorker',
+};
+
+export interface ResolvedWorkerClass {
+  /** A built-in class name, or an absolute module path with `:Export`. */
+  id: string;
+  cls: WorkerClass;
+}
+
+export async function resolveWorkerClass(name: string, cwd: string): Promise<ResolvedWorkerClass> {
+  const builtin = SHORT[name] ?? (name in BUILTIN ? name : null);
+  if (builtin) return { id: builtin, cls: await BUILTIN[builtin]!() };
+  if (name === 'thread' || name === 'gthread') {
+    throw new PromforkError(
+      'PROMFORK_ERR_WORKER_CLASS',
+      `--worker-class ${name}: the thread worker is not in this version yet; use "sync" or "async"`,
+    );
+  }
+  const { module, exportName } = parseAppSpec(name);
+  const file = path.resolve(cwd, module);
+  if (!existsSync(file)) {
+    throw new PromforkError(
+      'PROMFORK_ERR_WORKER_CLASS',
+      `--worker-class "${name}" is neither a built-in class (${[...Object.keys(SHORT), ...Object.keys(BUILTIN)].join(', ')}) nor an existing module file (${file})`,
+    );
+  }
+  const id = `${file}:${exportName ?? ''}`;
+  return { id, cls: await loadWorkerClass(id) };
+}
+
+export async function loadWorkerClass(id: string): Promise<WorkerClass> {
+  if (id in BUILTIN) return BUILTIN[id]!();
+  const { module, exportName } = parseAppSpec(id);
+  let ns: Record<string, unknown>;
+  try {
+    ns = (await import(pathToFileURL(module).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new PromforkError(
+      'PROMFORK_ERR_WORKER_CLASS',
+      `--worker-class module ${module} failed to load: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const candidates = exportName ? [ns[exportName]] : [ns.default, ...Object.values(ns)];
+  const cls = candidates.find(isWorkerClass);
+  if (!cls) {
+    throw new PromforkError(
+      'PROMFORK_ERR_WORKER_CLASS',
+      `--worker-class module ${module} exports no worker class${exportName ? ` named "${exportName}"` : ''}: export a class that extends SyncWorker or AsyncWorker from "promfork"`,
+    );
+  }
+  return cls;
+}
+
+function isWorkerClass(value: unknown): value is WorkerClass {
+  if (typeof value !== 'function') return false;
+  const kind = (value as { kind?: unknown }).kind;
+  const proto = (value as { prototype?: { run?: unknown; init?: unknown } }).prototype;
+  return (kind === 'sync' || kind === 'async') && typeof proto?.run === 'function' && typeof proto.init === 'function';
+}
