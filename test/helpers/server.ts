@@ -84,17 +84,17 @@ export class PromforkProcess {
 
   private nextOutput(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(1, ms));
-      const self = this;
-      function done() {
+      const { stdout, stderr } = this.proc;
+      const done = () => {
         clearTimeout(timer);
-        self.proc.stdout!.off('data', done);
-        self.proc.stderr!.off('data', done);
-        self.proc.off('exit', done);
+        stdout!.off('data', done);
+        stderr!.off('data', done);
+        this.proc.off('exit', done);
         resolve();
-      }
-      this.proc.stdout!.on('data', done);
-      this.proc.stderr!.on('data', done);
+      };
+      const timer = setTimeout(done, Math.max(1, ms));
+      stdout!.on('data', done);
+      stderr!.on('data', done);
       this.proc.once('exit', done);
     });
   }
