@@ -3,7 +3,7 @@
 // A user's mistake ends in one line and Gunicorn's exit status; our own bugs keep their stack.
 
 import { resolveConfig, renderHelp, renderSettings } from './config/index.js';
-import { PromforkError, isPromforkError } from './errors.js';
+import { isPromforkError } from './errors.js';
 import { Arbiter } from './arbiter/arbiter.js';
 import { VERSION } from './version.js';
 import { loadApp, parseAppSpec, resolveAppModule } from './workers/app-loader.js';
@@ -20,12 +20,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const s = config.settings;
-  if (!s.app) {
-    throw new PromforkError(
-      'PROMFORK_ERR_NO_APP',
-      'no app given. Usage: promfork [options] MODULE[:EXPORT], e.g. promfork app.js:app (see promfork --help)',
-    );
-  }
+  if (!s.app) throw new Error('resolveConfig returned no app'); // it throws PROMFORK_ERR_NO_APP itself
   const workerClass = await resolveWorkerClass(s.workerClass, s.chdir);
   // Fail fast on a missing module, without importing the app into the primary.
   resolveAppModule(parseAppSpec(s.app).module, s.chdir);

@@ -48,7 +48,11 @@ export abstract class Worker {
   protected readonly server: http.Server;
   protected readonly connections = new Set<Socket>();
   private readonly inflight = new Set<http.ServerResponse>();
+  /** Sync workers: connections that carried a request (their idle report is sent at response end). */
+  private readonly servedSockets = new WeakSet<Socket>();
   private readonly forceClose: boolean;
+  /** Gunicorn's default pre_request logs "METHOD PATH" at debug level. */
+  private readonly debugRequests: boolean;
   private readonly accessLine: ((info: Parameters<ReturnType<typeof compileAccessLog>>[0]) => string) | null;
   private drained = false;
   private exiting = false;
@@ -66,6 +70,7 @@ export abstract class Worker {
     this.arbiter = { pid: spec.ppid, cfg: spec.settings };
     const kind = (this.constructor as WorkerClass).kind;
     this.forceClose = kind === 'sync' || this.cfg.keepalive <= 0;
+    this.debugRequests = !hooks.preRequest && log.isEnabledFor('debug');
     this.accessLine = this.cfg.accesslog ? compileAccessLog(this.cfg.accessLogFormat) : null;
     const keepAliveMs = Math.round(this.cfg.keepalive * 1000);
     this.server = http.createServer({
@@ -141,8 +146,10 @@ export abstract class Worker {
   private onConnectionClosed(socket: Socket): void {
     this.connections.delete(socket);
     if (this.alive) {
-      if (this.kind === 'sync') this.send({ t: 'idle' });
-      else this.reportClosed();
+      // A sync worker reports idle when its response is done (see handleRequest); here only
+      // for a connection that carried no request (closed early, or a malformed one).
+      if (this.kind !== 'sync') this.reportClosed();
+      else if (!this.servedSockets.has(socket)) this.send({ t: 'idle' });
     }
     this.maybeExit();
   }
@@ -160,6 +167,7 @@ export abstract class Worker {
   private handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.nr++;
     this.inflight.add(res);
+    if (this.kind === 'sync') this.servedSockets.add(req.socket);
     if (this.forceClose || !this.alive) res.shouldKeepAlive = false;
     const start = process.hrtime.bigint();
     const startWall = this.accessLine ? new Date() : null;
@@ -184,13 +192,18 @@ export abstract class Worker {
       if (this.accessLine && startWall) this.writeAccessLog(req, res, startWall, durationNs, bytesAtStart);
       if (this.hooks.postRequest) callHookSync(this.log, this.hooks, 'postRequest', this, req, res);
       if (!this.alive && !req.socket.destroyed) req.socket.end();
-      if (this.maxRequests > 0 && this.nr >= this.maxRequests && this.alive) {
-        this.log.info('Autorestarting worker after current request.');
-        this.beginShutdown('max-requests');
-      }
+      // Connection: close, so this connection carries nothing more: take the next one now
+      // instead of waiting for the client to close its side.
+      else if (this.kind === 'sync') this.send({ t: 'idle' });
     });
+    // As Gunicorn: decided when the last allowed request starts, so the primary sends no more.
+    if (this.maxRequests > 0 && this.nr >= this.maxRequests && this.alive) {
+      this.log.info('Autorestarting worker after current request.');
+      this.beginShutdown('max-requests');
+    }
     this.requestStarted(req);
     if (this.hooks.preRequest) callHookSync(this.log, this.hooks, 'preRequest', this, req);
+    else if (this.debugRequests) this.log.debug(`${req.method} ${req.url}`);
     try {
       const result = this.app(req, res) as Promise<unknown> | undefined;
       if (result && typeof result.then === 'function') result.then(undefined, fail);

@@ -32,9 +32,9 @@ async function boot(spec: WorkerSpec): Promise<void> {
     if (isPromforkError(err)) {
       log.error(err.toLine());
       // A user's mistake gets one line; an exception thrown by the app's own import keeps its stack.
-      if (err.code === 'PROMFORK_ERR_APP_IMPORT' && err.cause instanceof Error && !isNotFound(err.cause)) {
-        log.error('The app module threw while loading:', err.cause);
-      }
+      // The user's own code failed (app import, a boot hook): its stack helps, so it is shown.
+      const userCode = err.code === 'PROMFORK_ERR_APP_IMPORT' || err.code === 'PROMFORK_ERR_HOOK_BOOT';
+      if (userCode && err.cause instanceof Error && !isNotFound(err.cause)) log.error('Caused by:', err.cause);
       process.exit(err.exitCode);
     }
     log.critical('Exception while booting worker', err);

@@ -23,6 +23,8 @@ export interface StartOptions {
   waitWorkers?: number;
   /** Add `-b 127.0.0.1:0` unless the args bind already. */
   autoBind?: boolean;
+  /** The error log goes to this file (--error-logfile): read the log lines from it. */
+  logFile?: string;
 }
 
 export class PromforkProcess {
@@ -38,12 +40,34 @@ export class PromforkProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const onData = (chunk: Buffer) => {
+      if (chunk.length === 0) return;
       this.output += chunk.toString();
       this.checkWaiters();
     };
     this.proc.stdout!.on('data', onData);
     this.proc.stderr!.on('data', onData);
     this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => resolve({ code, signal })));
+    if (opts.logFile) {
+      // Poll the log file; its lines are appended to `output` like the console's.
+      const file = opts.logFile;
+      let offset = 0;
+      const poll = setInterval(() => {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch {
+          return;
+        }
+        if (text.length < offset) offset = 0; // rotated
+        if (text.length > offset) {
+          this.output += text.slice(offset);
+          offset = text.length;
+          this.checkWaiters();
+          this.proc.stdout!.emit('data', Buffer.alloc(0));
+        }
+      }, 25);
+      void this.exited.then(() => clearInterval(poll));
+    }
     running.add(this);
     void this.exited.then(() => running.delete(this));
   }
