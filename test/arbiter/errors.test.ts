@@ -219,6 +219,7 @@ test('a postFork hook that throws exits 3: Worker failed to boot', async () => {
     error: 'PROMFORK_ERR_HOOK_BOOT',
     line: /^Error: hook postFork failed: postFork refuses/,
     reason: 'Worker failed to boot.',
+    appStack: true, // the hook is the user's code: its stack is shown
   });
 });
 

@@ -14,7 +14,15 @@ export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 export const APP = path.join(FIXTURES, 'apps', 'behaviours.js') + ':app';
 
 const running = new Set<PromforkProcess>();
-let cleanupRegistered = false;
+
+// Registered at import, so on the test file's root: every server still running is stopped at the end
+// of the file, and killed by pid if the runner exits first.
+after(async () => {
+  await Promise.all([...running].map((s) => s.stop(2000)));
+});
+process.on('exit', () => {
+  for (const s of running) for (const pid of [s.pid, ...s.workerPids()]) killQuietly(pid, 'SIGKILL');
+});
 
 export interface StartOptions {
   env?: NodeJS.ProcessEnv;
@@ -181,12 +189,6 @@ function cleanEnv(): NodeJS.ProcessEnv {
 
 /** Start promfork and wait until it listens and its workers booted. Stopped automatically after the test file. */
 export async function startServer(args: string[], opts: StartOptions = {}): Promise<{ server: PromforkProcess; port: number; url: string }> {
-  if (!cleanupRegistered) {
-    cleanupRegistered = true;
-    after(async () => {
-      await Promise.all([...running].map((s) => s.stop(2000)));
-    });
-  }
   const bindGiven = args.some((a) => a === '-b' || a === '--bind' || a.startsWith('--bind='));
   const full = opts.autoBind === false || bindGiven ? args : ['-b', '127.0.0.1:0', ...args];
   const withDebug = full.some((a) => a.startsWith('--log-level')) ? full : ['--log-level', 'debug', ...full];
