@@ -61,5 +61,10 @@ export function renderHelp(): string {
 /** For --check-config: one `key = value` line per setting, in table order, values as JSON. */
 export function renderSettings(settings: Settings): string {
   const s = settings as unknown as Record<string, unknown>;
-  return SETTINGS.map((def) => `${def.key} = ${JSON.stringify(s[def.key]) ?? 'undefined'}`).join('\n') + '\n';
+  return (
+    SETTINGS.map((def) => {
+      const value = def.secret && s[def.key] != null ? '"********"' : JSON.stringify(s[def.key]);
+      return `${def.key} = ${value ?? 'undefined'}`;
+    }).join('\n') + '\n'
+  );
 }

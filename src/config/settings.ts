@@ -21,6 +21,8 @@ export interface SettingDef<K extends SettingKey = SettingKey> extends ValueSpec
   path?: boolean;
   /** How --help shows the default when the value itself would mislead. */
   defaultHelp?: string;
+  /** A secret (password, token): --check-config and logs show it masked. */
+  secret?: boolean;
 }
 
 export type AnySettingDef = { [K in SettingKey]: SettingDef<K> }[SettingKey];
@@ -142,6 +144,49 @@ export const SETTINGS: readonly AnySettingDef[] = [
   {
     key: 'metrics', flags: ['--metrics'], type: 'bool', default: true, metavar: '',
     help: 'Serve Prometheus metrics (--no-metrics: plain workers, no metrics server).',
+  },
+  {
+    key: 'metricsNamespace', flags: ['--metrics-namespace'], type: 'string', default: 'gunicorn', metavar: 'NAME',
+    check: (v: string) => (/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(v) ? undefined : 'a metric name prefix is [a-zA-Z_][a-zA-Z0-9_]*'),
+    expects: 'a metric name prefix',
+    help: 'Prefix of the metric names.',
+  },
+  {
+    key: 'metricsFlushInterval', flags: ['--metrics-flush-interval'], type: 'number', min: 0.05, default: 1, metavar: 'S',
+    help: 'Seconds between metric snapshots written by each worker (also on every scrape and at exit).',
+  },
+  {
+    key: 'scrapeTimeout', flags: ['--scrape-timeout'], type: 'number', min: 0, default: 0.25, metavar: 'S',
+    help: 'How long a scrape waits for workers to flush; slower workers are served from their last snapshot.',
+  },
+  {
+    key: 'endpointCap', flags: ['--endpoint-cap'], type: 'int', min: 1, default: 100, metavar: 'N',
+    help: 'Distinct endpoint label values per worker; further ones are counted as __other__.',
+  },
+  {
+    key: 'metricsCertfile', flags: ['--metrics-certfile'], type: 'string', nullable: true, path: true, default: null,
+    metavar: 'FILE', help: 'TLS certificate (PEM) for the metrics server; with --metrics-keyfile it serves HTTPS.',
+  },
+  {
+    key: 'metricsKeyfile', flags: ['--metrics-keyfile'], type: 'string', nullable: true, path: true, default: null,
+    metavar: 'FILE', help: 'TLS private key (PEM) for the metrics server.',
+  },
+  {
+    key: 'metricsCaCerts', flags: ['--metrics-ca-certs'], type: 'string', nullable: true, path: true, default: null,
+    metavar: 'FILE', help: 'CA certificates (PEM): the metrics server then requires a client certificate signed by them.',
+  },
+  {
+    key: 'metricsBasicAuth', flags: ['--metrics-basic-auth'], type: 'string', nullable: true, secret: true,
+    envVars: ['PROMFORK_METRICS_BASIC_AUTH'], metavar: 'USER:PASSWORD',
+    check: (v: string) => (/^[^:]+:.+$/.test(v) ? undefined : 'expected USER:PASSWORD'), expects: 'USER:PASSWORD',
+    default: (env) => envValue<string>(env, 'PROMFORK_METRICS_BASIC_AUTH', { type: 'string' }) ?? null,
+    help: 'Require HTTP basic auth on the metrics server.',
+  },
+  {
+    key: 'metricsBearerToken', flags: ['--metrics-bearer-token'], type: 'string', nullable: true, secret: true,
+    envVars: ['PROMFORK_METRICS_BEARER_TOKEN'], metavar: 'TOKEN',
+    default: (env) => envValue<string>(env, 'PROMFORK_METRICS_BEARER_TOKEN', { type: 'string' }) ?? null,
+    help: 'Require `Authorization: Bearer TOKEN` on the metrics server.',
   },
 ];
 

@@ -28,6 +28,22 @@ export interface Settings {
   metricsBind: string;
   multiprocDir: string;
   metrics: boolean;
+  /** Metric name prefix (`gunicorn` as the seed). */
+  metricsNamespace: string;
+  /** Seconds between snapshot writes by each worker (also written on each scrape and at exit). */
+  metricsFlushInterval: number;
+  /** Seconds a scrape waits for workers to flush before serving their last snapshot. */
+  scrapeTimeout: number;
+  /** Distinct `endpoint` label values per worker before further ones become `__other__`. */
+  endpointCap: number;
+  metricsCertfile: string | null;
+  metricsKeyfile: string | null;
+  /** CA bundle: when set, the metrics server requires and verifies client certificates. */
+  metricsCaCerts: string | null;
+  /** `USER:PASSWORD` for HTTP basic auth on /metrics. */
+  metricsBasicAuth: string | null;
+  /** Bearer token required on /metrics. */
+  metricsBearerToken: string | null;
 }
 
 export type SettingKey = keyof Settings;
@@ -48,6 +64,8 @@ export interface Hooks {
   workerExit?: (arbiter: any, worker: any) => unknown;
   nworkersChanged?: (arbiter: any, newValue: number, oldValue: number | null) => unknown;
   onExit?: (arbiter: any) => unknown;
+  /** Not a Gunicorn hook: computes the `endpoint` label of a request (return null for the default). */
+  endpointLabel?: (req: any) => string | null | undefined;
 }
 
 export type HookName = keyof Hooks;
@@ -67,6 +85,7 @@ export const HOOK_NAMES: readonly HookName[] = [
   'workerExit',
   'nworkersChanged',
   'onExit',
+  'endpointLabel',
 ];
 
 export interface Config {

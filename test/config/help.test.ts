@@ -56,7 +56,24 @@ describe('renderSettings', () => {
       'metricsBind = "0.0.0.0"',
       'multiprocDir = "/tmp/prometheus_multiproc"',
       'metrics = true',
+      'metricsNamespace = "gunicorn"',
+      'metricsFlushInterval = 1',
+      'scrapeTimeout = 0.25',
+      'endpointCap = 100',
+      'metricsCertfile = null',
+      'metricsKeyfile = null',
+      'metricsCaCerts = null',
+      'metricsBasicAuth = null',
+      'metricsBearerToken = null',
       '',
     ].join('\n'));
+  });
+
+  it('masks secrets', () => {
+    const s = { ...defaultSettings({}), metricsBasicAuth: 'admin:hunter2', metricsBearerToken: 'tok' };
+    const out = renderSettings(s);
+    assert.match(out, /^metricsBasicAuth = "\*{8}"$/m);
+    assert.match(out, /^metricsBearerToken = "\*{8}"$/m);
+    assert.doesNotMatch(out, /hunter2|tok"/);
   });
 });
