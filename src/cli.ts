@@ -21,7 +21,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const s = config.settings;
   if (!s.app) throw new Error('resolveConfig returned no app'); // it throws PROMFORK_ERR_NO_APP itself
-  const workerClass = await resolveWorkerClass(s.workerClass, s.chdir);
+  const workerClass = await resolveWorkerClass(s.workerClass, s.chdir, s.metrics);
   // Fail fast on a missing module, without importing the app into the primary.
   resolveAppModule(parseAppSpec(s.app).module, s.chdir);
   if (checkConfig) {

@@ -20,16 +20,20 @@ export type PrimaryToWorker =
   /** A client connection; the socket travels as the message's handle. */
   | { t: 'conn' }
   /** The primary will send no more connections: the worker may exit once drained. */
-  | { t: 'drained' };
+  | { t: 'drained' }
+  /** Write a metrics snapshot now and answer `flushed` with the same id (a scrape is waiting). */
+  | { t: 'flush'; id: number };
 
 export type WorkerToPrimary =
   | { t: 'booted' }
   /** Liveness: sent on a timer by the worker's event loop. */
-  | { t: 'hb' }
+  | { t: 'hb'; storeErrors?: number }
   /** Sync workers: the connection is done, send the next one. */
   | { t: 'idle' }
   /** Async workers: this many connections closed since the last report. */
   | { t: 'closed'; n: number }
+  /** The snapshot asked for by `flush` is persisted (ok) or could not be written. */
+  | { t: 'flushed'; id: number; ok: boolean; storeErrors: number }
   /** The worker is shutting down (max-requests, TERM, parent gone): send it nothing more. */
   | { t: 'quit'; reason: 'max-requests' | 'term' | 'parent' };
 

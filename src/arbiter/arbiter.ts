@@ -14,6 +14,8 @@ import { Logger } from '../logging/logger.js';
 import { VERSION } from '../version.js';
 import { resolveWorkerClass, type ResolvedWorkerClass } from '../workers/worker-classes.js';
 import { Dispatcher } from './dispatcher.js';
+import { PrimaryExporter } from '../exporter/primary-exporter.js';
+import { withDefaultHooks } from '../hooks/defaults.js';
 import { bindAll, closeAll, type Listener } from './listener.js';
 import { Pidfile } from './pidfile.js';
 import { WorkerRecord } from './worker-record.js';
@@ -30,6 +32,8 @@ export interface ArbiterEvents {
   spawn: [worker: WorkerRecord];
   /** A worker exited; `replaced` is false only while the server is stopping. */
   exit: [worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null];
+  /** Workers reported this many more failed snapshot writes. */
+  'store-errors': [n: number];
 }
 
 export class Arbiter {
@@ -44,8 +48,11 @@ export class Arbiter {
   /** Live workers by pid (plus the one being forked, under pid 0, while preFork runs). */
   readonly workers = new Map<number, WorkerRecord>();
   listeners: Listener[] = [];
+  /** The exporter half (null with --no-metrics). */
+  readonly exporter: PrimaryExporter | null;
   private _numWorkers: number | null = null;
   private workerAge = 0;
+  private flushIds = 0;
   private pidfile: Pidfile | null = null;
   private readonly dispatcher: Dispatcher;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -59,9 +66,10 @@ export class Arbiter {
   constructor(config: Config, workerClass: ResolvedWorkerClass, log?: Logger) {
     this.config = config;
     this.cfg = config.settings;
-    this.hooks = config.hooks;
+    this.hooks = withDefaultHooks(config.hooks, this.cfg.metrics);
     this.workerClass = workerClass;
     this.log = log ?? new Logger(loggerOptions(this.cfg));
+    this.exporter = this.cfg.metrics ? new PrimaryExporter(this) : null;
     this.dispatcher = new Dispatcher(
       () => this.workers.values(),
       () => this.cfg.workerConnections,
@@ -94,6 +102,8 @@ export class Arbiter {
       this.pidfile.create(this.pid);
     }
     try {
+      // An unsafe store directory stops the start with a clear error (the default onStarting hook is then a no-op).
+      this.exporter?.setup();
       await callHook(this.log, this.hooks, 'onStarting', this);
       this.installSignals();
       this.listeners = await this.bind(this.cfg.bind);
@@ -137,6 +147,8 @@ export class Arbiter {
       if (!w.aborted) {
         this.log.critical(`WORKER TIMEOUT (pid:${w.pid})`);
         w.aborted = true;
+        w.setState('aborting');
+        w.stopReason ??= 'timeout';
         w.kill('SIGABRT');
       } else {
         w.kill('SIGKILL');
@@ -151,7 +163,7 @@ export class Arbiter {
     for (let i = active.length; i < this.numWorkers; i++) this.spawnWorker();
     if (active.length > this.numWorkers) {
       active.sort((a, b) => a.age - b.age);
-      for (const w of active.slice(0, active.length - this.numWorkers)) this.stopWorker(w, 'SIGTERM');
+      for (const w of active.slice(0, active.length - this.numWorkers)) this.stopWorker(w, 'SIGTERM', 'scale-down');
     }
   }
 
@@ -163,7 +175,7 @@ export class Arbiter {
     const stillBooting = active.some((w) => !w.booted);
     for (const old of retiring) {
       const successorBooted = active.some((w) => w.booted && w.seat === old.seat);
-      if (successorBooted || !stillBooting) this.stopWorker(old, 'SIGTERM');
+      if (successorBooted || !stillBooting) this.stopWorker(old, 'SIGTERM', 'reload');
     }
   }
 
@@ -222,9 +234,15 @@ export class Arbiter {
     const m = msg as WorkerToPrimary;
     switch (m.t) {
       case 'hb':
+        this.noteStoreErrors(w, m.storeErrors);
+        return;
+      case 'flushed':
+        this.noteStoreErrors(w, m.storeErrors);
+        w.pendingFlushes.get(m.id)?.(m.ok);
         return;
       case 'booted':
         w.booted = true;
+        w.setState('running');
         this.log.debug(`Worker booted (pid:${w.pid}, seat:${w.seat}, age:${w.age})`);
         this.retireReplaced();
         this.dispatcher.pump();
@@ -239,15 +257,47 @@ export class Arbiter {
         return;
       case 'quit':
         w.quitting = true;
+        w.setState('quitting');
+        w.stopReason ??= m.reason;
         w.child?.send({ t: 'drained' }, undefined, undefined, () => {});
         this.manageWorkers();
         return;
     }
   }
 
+  private noteStoreErrors(w: WorkerRecord, reported: number | undefined): void {
+    if (reported === undefined || reported <= w.storeErrors) return;
+    this.events.emit('store-errors', reported - w.storeErrors);
+    w.storeErrors = reported;
+  }
+
+  /** Ask a worker to persist a metrics snapshot; false if it did not manage within `timeoutMs`. */
+  requestFlush(w: WorkerRecord, timeoutMs: number): Promise<boolean> {
+    if (!w.child?.connected) return Promise.resolve(false);
+    const id = ++this.flushIds;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        w.pendingFlushes.delete(id);
+        resolve(ok);
+      };
+      w.pendingFlushes.set(id, done);
+      w.child!.send({ t: 'flush', id }, undefined, undefined, (err) => {
+        if (err) done(false);
+      });
+    });
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
   /** TERM or QUIT one worker: it gets no new connections from now on. */
-  private stopWorker(w: WorkerRecord, signal: NodeJS.Signals): void {
+  private stopWorker(w: WorkerRecord, signal: NodeJS.Signals, reason: 'scale-down' | 'reload' | 'exit' = 'exit'): void {
     w.quitting = true;
+    w.setState('quitting');
+    w.stopReason ??= reason;
     w.kill(signal);
     // Everything handed to it before this message is already in its pipe; nothing follows.
     w.child?.send({ t: 'drained' }, undefined, undefined, () => {});
@@ -255,6 +305,7 @@ export class Arbiter {
 
   private onWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.pid);
+    for (const done of [...w.pendingFlushes.values()]) done(false);
     if (signal === 'SIGKILL') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
     else if (signal === 'SIGTERM') this.log.info(`Worker (pid:${w.pid}) was sent SIGTERM!`);
     else if (signal) this.log.warning(`Worker (pid:${w.pid}) was sent ${signal}!`);
@@ -356,7 +407,7 @@ export class Arbiter {
     let workerClass: ResolvedWorkerClass;
     try {
       next = (await resolveConfig(this.config.argv)).config;
-      workerClass = await resolveWorkerClass(next.settings.workerClass, next.settings.chdir);
+      workerClass = await resolveWorkerClass(next.settings.workerClass, next.settings.chdir, next.settings.metrics);
     } catch (err) {
       // Gunicorn exits here; a broken config file must not take a running server down, so we keep the old one.
       const line = isPromforkError(err) ? err.toLine() : String(err);
@@ -366,7 +417,7 @@ export class Arbiter {
     const old = this.cfg;
     this.config = next;
     this.cfg = next.settings;
-    this.hooks = next.hooks;
+    this.hooks = withDefaultHooks(next.hooks, this.cfg.metrics);
     this.workerClass = workerClass;
     try {
       this.log.setup(loggerOptions(this.cfg));

@@ -3,6 +3,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import type { WorkerKind } from '../workers/base-worker.js';
+import type { RestartReason, WorkerState } from '../metrics/master-metrics.js';
 
 export class WorkerRecord {
   /** Set once forked; undefined while preFork runs. */
@@ -23,6 +24,15 @@ export class WorkerRecord {
   /** performance.now() of the last message from the worker. */
   lastBeat: number;
   readonly spawnedAt = Date.now();
+  state: WorkerState = 'booting';
+  /** Unix second at which the worker entered `state`. */
+  stateSince = Math.floor(Date.now() / 1000);
+  /** Why it is stopping; set by whoever stopped it first. `scale-down` workers are not replaced. */
+  stopReason: RestartReason | 'scale-down' | null = null;
+  /** The worker's cumulative count of failed snapshot writes, as last reported. */
+  storeErrors = 0;
+  /** Flush requests waiting for the worker's answer, by id. */
+  readonly pendingFlushes = new Map<number, (ok: boolean) => void>();
 
   constructor(
     readonly age: number,
@@ -31,6 +41,12 @@ export class WorkerRecord {
     readonly maxRequests: number,
   ) {
     this.lastBeat = performance.now();
+  }
+
+  setState(state: WorkerState): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.stateSince = Math.floor(Date.now() / 1000);
   }
 
   /** Counted towards the target number of workers. */

@@ -132,7 +132,15 @@ export abstract class Worker {
     else if (m.t === 'drained') {
       this.drained = true;
       this.maybeExit();
-    }
+    } else this.onControl(m);
+  }
+
+  /** Other primary messages (the metrics mixin answers `flush`). */
+  protected onControl(_msg: PrimaryToWorker): void {}
+
+  /** Extra fields for heartbeats (the metrics mixin reports store errors). */
+  protected heartbeatInfo(): { storeErrors?: number } {
+    return {};
   }
 
   private acceptConnection(socket: Socket): void {
@@ -247,7 +255,7 @@ export abstract class Worker {
       this.beginShutdown('parent');
       return;
     }
-    this.send({ t: 'hb' });
+    this.send({ t: 'hb', ...this.heartbeatInfo() });
   }
 
   /** Graceful stop (TERM, max-requests, parent gone): finish in-flight requests, then exit 0. */

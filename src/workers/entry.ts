@@ -8,6 +8,7 @@ import type { Hooks } from '../config/types.js';
 import { isMessage, type WorkerSpec } from '../ipc.js';
 import { Logger } from '../logging/logger.js';
 import { loadWorkerClass } from './worker-classes.js';
+import { withDefaultHooks } from '../hooks/defaults.js';
 
 const onEarlyDisconnect = () => process.exit(0);
 
@@ -19,8 +20,9 @@ async function boot(spec: WorkerSpec): Promise<void> {
   log.info(`Booting worker with pid: ${process.pid}`);
   try {
     process.chdir(s.chdir);
-    const hooks: Hooks = spec.configFile ? await loadHooksFromFile(spec.configFile) : {};
-    const WorkerClass = await loadWorkerClass(spec.workerClass);
+    const userHooks: Hooks = spec.configFile ? await loadHooksFromFile(spec.configFile) : {};
+    const hooks = withDefaultHooks(userHooks, s.metrics);
+    const WorkerClass = await loadWorkerClass(spec.workerClass, s.metrics);
     const worker = new WorkerClass(spec, hooks, log);
     await worker.init();
     process.on('uncaughtException', (err) => {

@@ -14,13 +14,18 @@ type Loader = () => Promise<WorkerClass>;
 const BUILTIN: Record<string, Loader> = {
   SyncWorker: async () => (await import('./sync-worker.js')).SyncWorker,
   AsyncWorker: async () => (await import('./async-worker.js')).AsyncWorker,
+  PrometheusWorker: async () => (await import('../metrics/prometheus-workers.js')).PrometheusWorker,
+  PrometheusAsyncWorker: async () => (await import('../metrics/prometheus-workers.js')).PrometheusAsyncWorker,
 };
 
-/** Short names, as Gunicorn's `-k sync`. */
-const SHORT: Record<string, string> = {
-  sync: 'SyncWorker',
-  async: 'AsyncWorker',
+/** Short names, as Gunicorn's `-k sync`: with metrics on, the Prometheus classes. */
+const SHORT: Record<string, [plain: string, withMetrics: string]> = {
+  sync: ['SyncWorker', 'PrometheusWorker'],
+  async: ['AsyncWorker', 'PrometheusAsyncWorker'],
 };
+
+/** With --no-metrics a Prometheus class name means its plain class (the overhead baseline). */
+const PLAIN: Record<string, string> = { PrometheusWorker: 'SyncWorker', PrometheusAsyncWorker: 'AsyncWorker' };
 
 export interface ResolvedWorkerClass {
   /** A built-in class name, or an absolute module path with `:Export`. */
@@ -28,9 +33,11 @@ export interface ResolvedWorkerClass {
   cls: WorkerClass;
 }
 
-export async function resolveWorkerClass(name: string, cwd: string): Promise<ResolvedWorkerClass> {
-  const builtin = SHORT[name] ?? (name in BUILTIN ? name : null);
-  if (builtin) return { id: builtin, cls: await BUILTIN[builtin]!() };
+export async function resolveWorkerClass(name: string, cwd: string, metrics: boolean): Promise<ResolvedWorkerClass> {
+  const short = SHORT[name];
+  let builtin = short ? short[metrics ? 1 : 0] : name in BUILTIN ? name : null;
+  if (builtin && !metrics) builtin = PLAIN[builtin] ?? builtin;
+  if (builtin) return { id: builtin, cls: await loadWorkerClass(builtin, metrics) };
   if (name === 'thread' || name === 'gthread') {
     throw new PromforkError(
       'PROMFORK_ERR_WORKER_CLASS',
@@ -46,11 +53,19 @@ export async function resolveWorkerClass(name: string, cwd: string): Promise<Res
     );
   }
   const id = `${file}:${exportName ?? ''}`;
-  return { id, cls: await loadWorkerClass(id) };
+  return { id, cls: await loadWorkerClass(id, metrics) };
 }
 
-export async function loadWorkerClass(id: string): Promise<WorkerClass> {
+/** Load a resolved class id; with metrics on, a custom plain class gets the PrometheusMixin. */
+export async function loadWorkerClass(id: string, metrics: boolean): Promise<WorkerClass> {
   if (id in BUILTIN) return BUILTIN[id]!();
+  const cls = await loadCustomClass(id);
+  if (!metrics) return cls;
+  const { withMetrics } = await import('../metrics/prometheus-mixin.js');
+  return withMetrics(cls);
+}
+
+async function loadCustomClass(id: string): Promise<WorkerClass> {
   const { module, exportName } = parseAppSpec(id);
   let ns: Record<string, unknown>;
   try {

@@ -1,0 +1,107 @@
+// The collector in the primary: answers a scrape within the deadline (law L3). It asks live workers to
+// flush, waits at most `scrapeTimeout`, reads the snapshots that were persisted (law L1: nothing is
+// exposed that is not in the store), serves slow workers from their last snapshot, and adds the
+// retired fold of dead workers so counters never go back.
+
+import type { SnapshotStore } from '../store/store.js';
+import type { MetricFamily, Snapshot } from '../store/snapshot.js';
+import type { MasterMetrics, WorkerView } from '../metrics/master-metrics.js';
+import type { ProcessSampler } from '../metrics/process-sampler.js';
+import { RetiredTotals, mergeFamilies } from './merge.js';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, formatOpenMetrics, formatPrometheus } from './exposition.js';
+import type { MetricsSource } from './metrics-server.js';
+
+export interface CollectorWorker extends Omit<WorkerView, 'snapshotTakenAt'> {
+  booted: boolean;
+}
+
+export interface CollectorHost {
+  /** Live workers (forked, not yet reaped). */
+  workers(): CollectorWorker[];
+  requestFlush(pid: number, timeoutMs: number): Promise<boolean>;
+}
+
+interface Log {
+  warning(msg: string): void;
+  error(msg: string, err?: unknown): void;
+}
+
+export class Collector implements MetricsSource {
+  /** Last snapshot read per live (or dead, not yet folded) worker pid. */
+  private readonly snapshots = new Map<number, Snapshot>();
+  readonly retired = new RetiredTotals();
+  /** Folded workers whose snapshot is not yet removed from the store (persisted with the fold). */
+  private readonly folded = new Set<number>();
+  /** Every dead worker seen: a late read must never bring its snapshot back (that would count it twice). */
+  private readonly dead = new Set<number>();
+
+  constructor(
+    private readonly host: CollectorHost,
+    private readonly store: SnapshotStore,
+    private readonly master: MasterMetrics,
+    private readonly sampler: ProcessSampler | null,
+    private readonly opts: { scrapeTimeoutMs: number; log: Log },
+  ) {}
+
+  async collect(format: 'prometheus' | 'openmetrics'): Promise<{ body: string; contentType: string }> {
+    const started = performance.now();
+    const workers = this.host.workers().filter((w) => w.pid > 0);
+    const booted = workers.filter((w) => w.booted);
+    const acks = await Promise.all(booted.map((w) => this.host.requestFlush(w.pid, this.opts.scrapeTimeoutMs)));
+    const toRead = booted.filter((w, i) => acks[i] || !this.snapshots.has(w.pid));
+    await Promise.all(toRead.map((w) => this.refresh(w.pid)));
+
+    const views: WorkerView[] = workers.map((w) => ({ ...w, snapshotTakenAt: this.snapshots.get(w.pid)?.takenAt ?? null }));
+    this.master.updateWorkers(views, this.sampler);
+    const masterFamilies = await this.master.families();
+
+    // From here on synchronous: a fold cannot interleave, so no series can step back.
+    const parts: MetricFamily[][] = [this.retired.families()];
+    for (const snap of this.snapshots.values()) parts.push(snap.metrics);
+    const merged = mergeFamilies(parts);
+    this.master.countConflicts(merged.conflicts.length);
+    const families = [...merged.families, ...masterFamilies.filter((f) => !merged.families.some((m) => m.name === f.name))];
+    families.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.master.scrapeDuration.observe((performance.now() - started) / 1000);
+    return format === 'openmetrics'
+      ? { body: formatOpenMetrics(families), contentType: OPENMETRICS_CONTENT_TYPE }
+      : { body: formatPrometheus(families), contentType: PROMETHEUS_CONTENT_TYPE };
+  }
+
+  /** Read a worker's persisted snapshot into the cache (never replacing it with an older one). */
+  private async refresh(pid: number, forFold = false): Promise<void> {
+    try {
+      const snap = await this.store.readSnapshot(pid);
+      const cur = this.snapshots.get(pid);
+      if (this.dead.has(pid) && !forFold) return;
+      if (snap && (!cur || snap.seq >= cur.seq)) this.snapshots.set(pid, snap);
+    } catch (err) {
+      this.master.countStoreErrors('primary');
+      this.opts.log.warning(`metrics: cannot read the snapshot of worker ${pid}: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * A worker exited: add its final counters to the retired totals (its seat keeps them) and drop its
+   * snapshot. Until this completes, scrapes keep serving its cached values.
+   */
+  async fold(pid: number): Promise<void> {
+    if (this.dead.has(pid)) return;
+    this.dead.add(pid);
+    if (this.dead.size > 100_000) this.dead.delete(this.dead.values().next().value!);
+    // Until the fold completes, scrapes keep serving the cached snapshot.
+    await this.refresh(pid, true);
+    const snap = this.snapshots.get(pid);
+    if (snap) this.retired.fold(snap.metrics);
+    this.folded.add(pid);
+    this.snapshots.delete(pid);
+    try {
+      await this.store.writeRetired({ totals: this.retired.toJSON(), folded: [...this.folded] });
+      await this.store.removeSnapshot(pid);
+      this.folded.delete(pid);
+    } catch (err) {
+      this.master.countStoreErrors('primary');
+      this.opts.log.warning(`metrics: cannot persist the fold of worker ${pid}: ${(err as Error).message}`);
+    }
+  }
+}

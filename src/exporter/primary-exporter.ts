@@ -1,0 +1,119 @@
+// The exporter half of the primary: prepares the store, keeps the master metrics, folds dead workers,
+// samples worker processes, and runs the metrics server. Driven by the arbiter's events and by the
+// default hooks (defaultOnStarting / defaultWhenReady / defaultOnExit).
+
+import type { Arbiter } from '../arbiter/arbiter.js';
+import type { WorkerRecord } from '../arbiter/worker-record.js';
+import { isPromforkError } from '../errors.js';
+import { MasterMetrics, type RestartReason } from '../metrics/master-metrics.js';
+import { ProcessSampler } from '../metrics/process-sampler.js';
+import { DirectoryStore } from '../store/directory-store.js';
+import type { SnapshotStore } from '../store/store.js';
+import { Collector } from './collector.js';
+import { MetricsServer } from './metrics-server.js';
+
+const SAMPLE_MS = 1000;
+
+export class PrimaryExporter {
+  master: MasterMetrics | null = null;
+  store: SnapshotStore | null = null;
+  collector: Collector | null = null;
+  server: MetricsServer | null = null;
+  private readonly sampler = new ProcessSampler();
+  private sampleTimer: NodeJS.Timeout | null = null;
+  private serverStarting: Promise<void> | null = null;
+
+  constructor(private readonly arbiter: Arbiter) {}
+
+  get isSetUp(): boolean {
+    return this.collector !== null;
+  }
+
+  /** Store and master metrics; idempotent. Throws a PromforkError when the store directory is unsafe. */
+  setup(): void {
+    if (this.collector) return;
+    const { arbiter } = this;
+    const cfg = arbiter.cfg;
+    this.master = new MasterMetrics(cfg.metricsNamespace);
+    this.store = DirectoryStore.prepare(cfg.multiprocDir, { ppid: arbiter.pid, log: arbiter.log });
+    this.collector = new Collector(
+      {
+        workers: () =>
+          [...arbiter.workers.values()]
+            .filter((w) => w.pid > 0)
+            .map((w) => ({
+              pid: w.pid,
+              seat: w.seat,
+              age: w.age,
+              state: w.state,
+              stateSince: w.stateSince,
+              spawnedAt: w.spawnedAt,
+              booted: w.booted,
+            })),
+        requestFlush: (pid, timeoutMs) => {
+          const w = arbiter.workers.get(pid);
+          return w ? arbiter.requestFlush(w, timeoutMs) : Promise.resolve(false);
+        },
+      },
+      this.store,
+      this.master,
+      this.sampler,
+      { scrapeTimeoutMs: cfg.scrapeTimeout * 1000, log: arbiter.log },
+    );
+    arbiter.events.on('signal', (name) => this.master?.countSignal(name));
+    arbiter.events.on('store-errors', (n) => this.master?.countStoreErrors('worker', n));
+    arbiter.events.on('exit', (w, code, signal) => this.onWorkerExit(w, code, signal));
+    this.sampleTimer = setInterval(() => void this.sample(), SAMPLE_MS);
+    this.sampleTimer.unref();
+  }
+
+  /** Start the metrics server; idempotent. A failure is logged: the app keeps serving. */
+  startServer(): Promise<void> {
+    this.serverStarting ??= this.doStartServer();
+    return this.serverStarting;
+  }
+
+  private async doStartServer(): Promise<void> {
+    this.setup();
+    const cfg = this.arbiter.cfg;
+    const server = new MetricsServer({
+      bind: cfg.metricsBind,
+      port: cfg.metricsPort,
+      certfile: cfg.metricsCertfile,
+      keyfile: cfg.metricsKeyfile,
+      caCerts: cfg.metricsCaCerts,
+      basicAuth: cfg.metricsBasicAuth,
+      bearerToken: cfg.metricsBearerToken,
+      source: this.collector!,
+      log: this.arbiter.log,
+    });
+    try {
+      await server.start();
+      this.server = server;
+    } catch (err) {
+      this.arbiter.log.error(
+        `Metrics server not started, the app keeps serving: ${isPromforkError(err) ? err.toLine() : String(err)}`,
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.sampleTimer) clearInterval(this.sampleTimer);
+    await this.server?.close();
+    this.server = null;
+    this.serverStarting = null;
+  }
+
+  private async sample(): Promise<void> {
+    const pids = [...this.arbiter.workers.values()].filter((w) => w.pid > 0).map((w) => w.pid);
+    await this.sampler.sample(pids);
+  }
+
+  private onWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
+    void this.collector?.fold(w.pid);
+    if (this.arbiter.isStopping || w.stopReason === 'scale-down') return;
+    const reason: RestartReason =
+      w.stopReason && w.stopReason !== 'exit' ? w.stopReason : signal ? 'killed' : code !== 0 ? 'crash' : 'exit';
+    this.master?.countRestart(reason);
+  }
+}

@@ -1,0 +1,17 @@
+// `promfork/hooks`: the seed's default hooks and managers, for config files.
+export {
+  defaultOnStarting,
+  defaultWhenReady,
+  defaultWorkerInt,
+  defaultOnExit,
+  defaultPostFork,
+} from './hooks/defaults.js';
+export {
+  HookContext,
+  HookManager,
+  EnvironmentManager,
+  MetricsServerManager,
+  WorkerManager,
+  ProcessManager,
+  type HookLogger,
+} from './hooks/managers.js';

@@ -1,0 +1,69 @@
+// The seed's default hooks. The arbiter always runs them (after the user's hook of the same name, and
+// they are idempotent), so a config file that defines its own `whenReady` can never leave the metrics
+// server unstarted (the seed's pitfall: a silent empty /metrics).
+
+import type { Arbiter } from '../arbiter/arbiter.js';
+import type { Hooks } from '../config/types.js';
+import type { Worker, ArbiterRef } from '../workers/base-worker.js';
+import { EnvironmentManager, HookContext, HookManager, MetricsServerManager, ProcessManager, WorkerManager } from './managers.js';
+
+/** Primary, at start: the store directory (created private, own stale files cleared) and the master metrics. */
+export async function defaultOnStarting(arbiter: Arbiter): Promise<void> {
+  const ctx = new HookContext({ arbiter });
+  if (!arbiter.exporter) return;
+  // An unsafe store directory is a configuration error: it propagates and stops the start.
+  arbiter.exporter.setup();
+  ctx.logger.debug(`metrics store: ${arbiter.cfg.multiprocDir}`);
+}
+
+/** Primary, once listening: the metrics server (with retries on a taken port; the app serves regardless). */
+export async function defaultWhenReady(arbiter: Arbiter): Promise<void> {
+  const manager = new MetricsServerManager(arbiter);
+  if (manager.setupServer()) await manager.startServer();
+}
+
+/** Worker, on INT/QUIT: persist its metrics before it goes. */
+export async function defaultWorkerInt(worker: Worker): Promise<void> {
+  const ctx = new HookContext({ worker });
+  const manager = new WorkerManager(ctx.logger);
+  await new HookManager(ctx.logger).safeExecute(() => manager.updateMetrics(worker));
+  manager.shutdownWorker(worker);
+}
+
+/** Primary, at exit: stop the metrics server and make sure no worker is left. */
+export async function defaultOnExit(arbiter: Arbiter): Promise<void> {
+  await new MetricsServerManager(arbiter).stopServer();
+  new ProcessManager(arbiter.log).cleanupProcesses(arbiter);
+}
+
+/** Worker, after fork: publish the resolved settings (CLI included) in the environment. */
+export async function defaultPostFork(_arbiter: ArbiterRef | Arbiter, worker: Worker): Promise<void> {
+  new EnvironmentManager(worker.log).updateFromCli(worker.cfg);
+}
+
+const DEFAULTS = {
+  onStarting: defaultOnStarting,
+  whenReady: defaultWhenReady,
+  workerInt: defaultWorkerInt,
+  onExit: defaultOnExit,
+  postFork: defaultPostFork,
+} as const;
+
+/** The user's hooks, each followed by the default of the same name when metrics are on. */
+export function withDefaultHooks(hooks: Hooks, metrics: boolean): Hooks {
+  if (!metrics) return hooks;
+  const out: Hooks = { ...hooks };
+  for (const [name, fallback] of Object.entries(DEFAULTS) as [keyof typeof DEFAULTS, (...a: any[]) => unknown][]) {
+    const user = hooks[name] as ((...a: any[]) => unknown) | undefined;
+    // The seed's examples assign the default itself (`whenReady = defaultWhenReady`): run it once.
+    if (!user || user === fallback) {
+      (out as Record<string, unknown>)[name] = fallback;
+    } else {
+      (out as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+        await user(...args);
+        await fallback(...args);
+      };
+    }
+  }
+  return out;
+}

@@ -1,0 +1,464 @@
+// The directory store (the default): one JSON file per worker snapshot, plus one for the run's retired fold, in
+// PROMETHEUS_MULTIPROC_DIR (--multiproc-dir).
+//
+//   promfork-<ppid>-<pid>.json                      the last snapshot of worker <pid> of the primary <ppid>
+//   promfork-<ppid>-retired.json                    the fold of that run's dead workers
+//   .promfork-<ppid>-<pid|retired>.json.<hex>.tmp   a write in progress (renamed over the file when complete)
+//
+// `prepare()` runs once in the primary at start (sync I/O there only): it refuses an unsafe directory and clears
+// promfork's own files of this run and of dead primaries, never another live primary's nor anything foreign.
+// Writes are atomic (temp file in the same directory, then rename): a reader or a crash sees the old snapshot or
+// the new one, never a torn file. No fsync: the store outlives processes, not the machine.
+// JSON cannot hold NaN or ±Infinity, so a snapshot's non-finite sample values are written as the strings
+// "NaN", "+Inf" and "-Inf" (Prometheus' spellings) and read back as numbers.
+
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { PromforkError } from '../errors.js';
+import type { Aggregator, MetricType, Snapshot } from './snapshot.js';
+import type { SnapshotStore, StoreRun } from './store.js';
+
+export interface StoreLog {
+  warning(msg: string): void;
+}
+
+const SETTING = '--multiproc-dir';
+const ANOTHER = `or choose another directory with ${SETTING} or PROMETHEUS_MULTIPROC_DIR`;
+
+const WORKER_FILE = /^promfork-([1-9]\d*)-([1-9]\d*)\.json$/;
+const RETIRED_FILE = /^promfork-([1-9]\d*)-retired\.json$/;
+const TEMP_FILE = /^\.promfork-([1-9]\d*)-(?:[1-9]\d*|retired)\.json\.[0-9a-f]+\.tmp$/;
+
+/** The primary pid a promfork file name belongs to; null for a name promfork does not write. */
+function ownerOfFile(name: string): number | null {
+  const m = WORKER_FILE.exec(name) ?? RETIRED_FILE.exec(name) ?? TEMP_FILE.exec(name);
+  return m === null ? null : Number(m[1]);
+}
+
+export class DirectoryStore implements SnapshotStore {
+  readonly kind = 'directory' as const;
+  /** Absolute path of the directory. */
+  readonly dir: string;
+  readonly ppid: number;
+  /** The tail of the write queue of each file: writes to one file apply in call order. Never rejects. */
+  private readonly queues = new Map<string, Promise<void>>();
+  private closed = false;
+
+  constructor(dir: string, run: StoreRun) {
+    if (!isPid(run.ppid)) throw new TypeError(`DirectoryStore: ppid must be a positive integer, got ${run.ppid}`);
+    this.dir = path.resolve(dir);
+    this.ppid = run.ppid;
+  }
+
+  /**
+   * Make `dir` ready for a new run of the primary `ppid` (sync; once, in the primary, at start): create it with
+   * mode 0700 when missing, refuse it when unsafe, remove promfork's files of this run and of dead primaries.
+   * Throws a PromforkError (PROMFORK_ERR_STORE_UNSAFE or PROMFORK_ERR_STORE_DIR) with a one-line message.
+   */
+  static prepare(dir: string, opts: { ppid: number; log: StoreLog }): DirectoryStore {
+    const store = new DirectoryStore(dir, { ppid: opts.ppid });
+    ensureSafeDirectory(dir);
+    clearStaleFiles(dir, opts.ppid, opts.log);
+    return store;
+  }
+
+  /** Path of worker `pid`'s snapshot file. */
+  fileFor(pid: number): string {
+    return path.join(this.dir, `promfork-${this.ppid}-${pid}.json`);
+  }
+
+  /** Path of the run's retired fold. */
+  get retiredFile(): string {
+    return path.join(this.dir, `promfork-${this.ppid}-retired.json`);
+  }
+
+  async writeSnapshot(s: Snapshot): Promise<void> {
+    if (!isPid(s.pid)) throw new Error(`cannot write a snapshot: pid must be a positive integer, got ${s.pid}`);
+    if (s.ppid !== this.ppid) {
+      throw new Error(`cannot write the snapshot of pid ${s.pid}: it belongs to primary ${s.ppid}, this store to ${this.ppid}`);
+    }
+    // Serialised now: the file holds the snapshot as it was at the call, whatever the caller does next.
+    return this.enqueue(this.fileFor(s.pid), JSON.stringify(encodeSnapshot(s)));
+  }
+
+  async readSnapshot(pid: number): Promise<Snapshot | null> {
+    if (!isPid(pid)) return null;
+    const file = this.fileFor(pid);
+    const text = await readIfExists(file);
+    if (text === null) return null;
+    const result = parseSnapshot(text, pid, this.ppid);
+    if (typeof result === 'string') throw new Error(`${file}: ${result}`);
+    return result;
+  }
+
+  async readAll(): Promise<{ snapshots: Snapshot[]; problems: string[] }> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.dir);
+    } catch (err) {
+      throw new Error(`cannot list ${this.dir}: ${errText(err)}`, { cause: err });
+    }
+    const results = await Promise.all(
+      names.map(async (name): Promise<Snapshot | string | null> => {
+        const m = WORKER_FILE.exec(name);
+        if (m === null || Number(m[1]) !== this.ppid) return null;
+        const file = path.join(this.dir, name);
+        let text: string | null;
+        try {
+          text = await readIfExists(file);
+        } catch (err) {
+          return errText(err);
+        }
+        if (text === null) return null; // removed since the listing: the worker was folded
+        const result = parseSnapshot(text, Number(m[2]), this.ppid);
+        return typeof result === 'string' ? `${file}: ${result}` : result;
+      }),
+    );
+    const snapshots: Snapshot[] = [];
+    const problems: string[] = [];
+    for (const r of results) {
+      if (typeof r === 'string') problems.push(r);
+      else if (r !== null) snapshots.push(r);
+    }
+    snapshots.sort((a, b) => a.seat - b.seat || a.pid - b.pid);
+    return { snapshots, problems };
+  }
+
+  async removeSnapshot(pid: number): Promise<void> {
+    if (!isPid(pid)) return;
+    const file = this.fileFor(pid);
+    await this.queues.get(file); // a pending write must not recreate the file afterwards
+    await removeIfExists(file);
+  }
+
+  async writeRetired(data: unknown): Promise<void> {
+    return this.enqueue(this.retiredFile, encodeRetired(data, this.ppid));
+  }
+
+  async readRetired(): Promise<unknown | null> {
+    const file = this.retiredFile;
+    const text = await readIfExists(file);
+    if (text === null) return null;
+    const result = parseRetired(text, this.ppid);
+    if (typeof result === 'string') throw new Error(`${file}: ${result}`);
+    return result.data;
+  }
+
+  async clear(): Promise<void> {
+    await Promise.all(this.queues.values());
+    const names = await fsp.readdir(this.dir);
+    await Promise.all(
+      names.filter((n) => ownerOfFile(n) === this.ppid).map((n) => removeIfExists(path.join(this.dir, n))),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.queues.values());
+  }
+
+  private enqueue(file: string, text: string): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`cannot write ${file}: the store is closed`));
+    const previous = this.queues.get(file) ?? Promise.resolve();
+    const done = previous.then(() => writeAtomic(file, text));
+    const tail = done.catch(() => undefined);
+    this.queues.set(file, tail);
+    void tail.then(() => {
+      if (this.queues.get(file) === tail) this.queues.delete(file);
+    });
+    return done;
+  }
+}
+
+// ---- writing ----
+
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    // 'wx': never through a planted file or symlink of the same name.
+    await fsp.writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw new Error(`cannot write ${file}: ${errText(err)}`, { cause: err });
+  }
+}
+
+type EncodedValue = number | 'NaN' | '+Inf' | '-Inf';
+
+function encodeNumber(v: number): EncodedValue {
+  if (Number.isFinite(v)) return v;
+  return Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf';
+}
+
+const DECODE: Record<string, number> = { NaN: Number.NaN, '+Inf': Number.POSITIVE_INFINITY, '-Inf': Number.NEGATIVE_INFINITY };
+
+/** The snapshot itself when all its values are finite (the usual case: no copy), else a copy with them encoded. */
+function encodeSnapshot(s: Snapshot): unknown {
+  const finite = s.metrics.every((f) => f.values.every((v) => Number.isFinite(v.value)));
+  if (finite) return s;
+  return {
+    ...s,
+    metrics: s.metrics.map((f) => ({ ...f, values: f.values.map((v) => ({ ...v, value: encodeNumber(v.value) })) })),
+  };
+}
+
+/** `{"version":1,"ppid":N,"nonFinite":B,"data":...}`; non-finite numbers in data become `{"$number":"+Inf"}`. */
+function encodeRetired(data: unknown, ppid: number): string {
+  let nonFinite = false;
+  const dataText = JSON.stringify(data, (_key, value: unknown) => {
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      nonFinite = true;
+      return { $number: encodeNumber(value) };
+    }
+    return value;
+  }) as string | undefined;
+  if (dataText === undefined) throw new TypeError('cannot write the retired fold: the data is not JSON-serialisable');
+  return `{"version":1,"ppid":${ppid},"nonFinite":${nonFinite},"data":${dataText}}`;
+}
+
+// ---- reading ----
+
+async function readIfExists(file: string): Promise<string | null> {
+  try {
+    return await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new Error(`cannot read ${file}: ${errText(err)}`, { cause: err });
+  }
+}
+
+async function removeIfExists(file: string): Promise<void> {
+  try {
+    await fsp.unlink(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot remove ${file}: ${errText(err)}`, { cause: err });
+  }
+}
+
+const TYPES = new Set<MetricType>(['counter', 'gauge', 'histogram', 'summary']);
+const AGGREGATORS = new Set<Aggregator>(['sum', 'first', 'min', 'max', 'average', 'omit']);
+
+/** The snapshot in `text`, checked against the pid and ppid its file name gives; else what is wrong with it. */
+export function parseSnapshot(text: string, pid: number, ppid: number): Snapshot | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    return `invalid JSON (${(err as Error).message})`;
+  }
+  if (!isRecord(v)) return 'not a snapshot (not a JSON object)';
+  if (v.version !== 1) return `unsupported snapshot version ${JSON.stringify(v.version)} (expected 1)`;
+  if (v.pid !== pid) return `holds the snapshot of pid ${JSON.stringify(v.pid)}, but its name says pid ${pid}`;
+  if (v.ppid !== ppid) return `holds a snapshot of primary ${JSON.stringify(v.ppid)}, but its name says ${ppid}`;
+  for (const key of ['seat', 'seq'] as const) {
+    if (!Number.isSafeInteger(v[key]) || (v[key] as number) < 0) return `bad ${key} ${JSON.stringify(v[key])}`;
+  }
+  if (typeof v.takenAt !== 'number' || !Number.isFinite(v.takenAt)) return `bad takenAt ${JSON.stringify(v.takenAt)}`;
+  if (!Array.isArray(v.metrics)) return 'bad metrics (not an array)';
+  for (let i = 0; i < v.metrics.length; i++) {
+    const problem = checkFamily(v.metrics[i]);
+    if (problem !== null) return `metric family #${i}: ${problem}`;
+  }
+  return v as unknown as Snapshot;
+}
+
+/** Checks a family in place, decoding its non-finite values; null when it is valid. */
+function checkFamily(f: unknown): string | null {
+  if (!isRecord(f)) return 'not an object';
+  if (typeof f.name !== 'string' || f.name === '') return 'bad name';
+  const where = `(${f.name})`;
+  if (typeof f.help !== 'string') return `bad help ${where}`;
+  if (!TYPES.has(f.type as MetricType)) return `bad type ${JSON.stringify(f.type)} ${where}`;
+  if (!AGGREGATORS.has(f.aggregator as Aggregator)) return `bad aggregator ${JSON.stringify(f.aggregator)} ${where}`;
+  if (!Array.isArray(f.values)) return `bad values ${where}`;
+  for (const s of f.values as unknown[]) {
+    if (!isRecord(s)) return `a sample is not an object ${where}`;
+    if (typeof s.value === 'string' && s.value in DECODE) s.value = DECODE[s.value];
+    else if (typeof s.value !== 'number') return `bad sample value ${JSON.stringify(s.value)} ${where}`;
+    if (!isRecord(s.labels)) return `bad sample labels ${where}`;
+    for (const l of Object.values(s.labels)) {
+      if (typeof l !== 'string' && typeof l !== 'number') return `bad label value ${JSON.stringify(l)} ${where}`;
+    }
+    if (s.metricName !== undefined && typeof s.metricName !== 'string') return `bad sample metricName ${where}`;
+  }
+  return null;
+}
+
+function parseRetired(text: string, ppid: number): { data: unknown } | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    return `invalid JSON (${(err as Error).message})`;
+  }
+  if (!isRecord(v) || !('data' in v)) return 'not a retired fold';
+  if (v.version !== 1) return `unsupported retired fold version ${JSON.stringify(v.version)} (expected 1)`;
+  if (v.ppid !== ppid) return `holds the fold of primary ${JSON.stringify(v.ppid)}, but its name says ${ppid}`;
+  return { data: v.nonFinite === true ? decodeNumbers(v.data) : v.data };
+}
+
+function decodeNumbers(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(decodeNumbers);
+  if (!isRecord(v)) return v;
+  const keys = Object.keys(v);
+  if (keys.length === 1 && keys[0] === '$number' && typeof v.$number === 'string' && v.$number in DECODE) {
+    return DECODE[v.$number];
+  }
+  for (const k of keys) v[k] = decodeNumbers(v[k]);
+  return v;
+}
+
+// ---- prepare (sync) ----
+
+function ensureSafeDirectory(dir: string): void {
+  const where = `${SETTING} ${dir}`;
+  let st = lstatOrNull(dir, where);
+  if (st === null) {
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new PromforkError(
+        'PROMFORK_ERR_STORE_DIR',
+        `${where}: cannot create the directory (${errCode(err)}); create it with mkdir -m 700 ${dir}, ${ANOTHER}`,
+        { cause: err },
+      );
+    }
+    st = lstatOrNull(dir, where);
+    if (st === null) {
+      throw new PromforkError('PROMFORK_ERR_STORE_DIR', `${where}: the directory vanished after its creation; ${ANOTHER}`);
+    }
+  }
+  if (st.isSymbolicLink()) {
+    let target = '';
+    try {
+      target = ` to ${fs.readlinkSync(dir)}`;
+    } catch {
+      // the target is only a courtesy
+    }
+    throw new PromforkError(
+      'PROMFORK_ERR_STORE_UNSAFE',
+      `${where}: the path is a symbolic link${target}, which another user could redirect; give the real directory's path, ${ANOTHER}`,
+    );
+  }
+  if (!st.isDirectory()) {
+    throw new PromforkError(
+      'PROMFORK_ERR_STORE_DIR',
+      `${where}: the path exists and is not a directory; remove it, ${ANOTHER}`,
+    );
+  }
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new PromforkError(
+      'PROMFORK_ERR_STORE_UNSAFE',
+      `${where}: the directory is owned by uid ${st.uid}, not by this user (uid ${uid}); run chown ${uid} ${dir}, ${ANOTHER}`,
+    );
+  }
+  if ((st.mode & 0o022) !== 0) {
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    throw new PromforkError(
+      'PROMFORK_ERR_STORE_UNSAFE',
+      `${where}: the directory is writable by group or others (mode ${mode}); run chmod 700 ${dir}, ${ANOTHER}`,
+    );
+  }
+  try {
+    fs.accessSync(dir, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    throw new PromforkError(
+      'PROMFORK_ERR_STORE_DIR',
+      `${where}: the directory is not usable by this user (${errCode(err)}, mode ${mode}); run chmod 700 ${dir}, ${ANOTHER}`,
+      { cause: err },
+    );
+  }
+}
+
+function lstatOrNull(dir: string, where: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new PromforkError(
+      'PROMFORK_ERR_STORE_DIR',
+      `${where}: cannot inspect the path (${errCode(err)}); check the permissions of its parent directories, ${ANOTHER}`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Remove promfork's files (snapshots, retired folds, temp files) left by this run's primary pid or by a primary
+ * that is no longer alive; keep a live primary's (two servers may share a directory). Foreign entries are never
+ * touched, only reported in one warning.
+ */
+function clearStaleFiles(dir: string, ppid: number, log: StoreLog): void {
+  const where = `${SETTING} ${dir}`;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    throw new PromforkError('PROMFORK_ERR_STORE_DIR', `${where}: cannot list the directory (${errCode(err)}); run chmod 700 ${dir}, ${ANOTHER}`, {
+      cause: err,
+    });
+  }
+  const foreign: string[] = [];
+  const alive = new Map<number, boolean>();
+  for (const entry of entries) {
+    const owner = ownerOfFile(entry.name);
+    if (owner === null || !entry.isFile()) {
+      foreign.push(entry.name);
+      continue;
+    }
+    if (owner !== ppid) {
+      if (!alive.has(owner)) alive.set(owner, isAlive(owner));
+      if (alive.get(owner) === true) continue;
+    }
+    const file = path.join(dir, entry.name);
+    try {
+      fs.unlinkSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new PromforkError(
+        'PROMFORK_ERR_STORE_DIR',
+        `${where}: cannot remove the stale file ${entry.name} of an earlier run (${errCode(err)}); remove it by hand, ${ANOTHER}`,
+        { cause: err },
+      );
+    }
+  }
+  if (foreign.length > 0) {
+    foreign.sort();
+    const shown = foreign.slice(0, 5).join(', ') + (foreign.length > 5 ? `, and ${foreign.length - 5} more` : '');
+    const what = foreign.length === 1 ? '1 entry' : `${foreign.length} entries`;
+    log.warning(`${where}: ignoring ${what} that promfork did not write (${shown}); promfork leaves them in place`);
+  }
+}
+
+// ---- helpers ----
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, another user's. Anything but ESRCH: keep its files rather than risk removing a live run's.
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+function isPid(n: unknown): n is number {
+  return Number.isSafeInteger(n) && (n as number) > 0;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function errCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? String(err);
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
