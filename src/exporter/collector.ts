@@ -49,7 +49,7 @@ export class Collector implements MetricsSource {
     const booted = workers.filter((w) => w.booted);
     const acks = await Promise.all(booted.map((w) => this.host.requestFlush(w.pid, this.opts.scrapeTimeoutMs)));
     const toRead = booted.filter((w, i) => acks[i] || !this.snapshots.has(w.pid));
-    await Promise.all(toRead.map((w) => this.refresh(w.pid)));
+    await Promise.all([...toRead.map((w) => this.refresh(w.pid)), this.sampler?.ensure(workers.map((w) => w.pid))]);
 
     const views: WorkerView[] = workers.map((w) => ({ ...w, snapshotTakenAt: this.snapshots.get(w.pid)?.takenAt ?? null }));
     this.master.updateWorkers(views, this.sampler);

@@ -15,10 +15,11 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { PromforkError } from '../errors.js';
 import type { Settings } from '../config/types.js';
+import { negotiate, type ExpositionFormat } from './exposition.js';
 
 const gzip = promisify(gzipCallback);
 
-export type ExpositionFormat = 'prometheus' | 'openmetrics';
+export type { ExpositionFormat };
 
 /** Produces the exposition; the server only asks it. */
 export interface MetricsSource {
@@ -52,6 +53,8 @@ export interface MetricsServerOptions {
   retryDelayMs?: number;
   /** A scrape whose source has not answered by then gets 503 (default 10 000 ms). */
   collectTimeoutMs?: number;
+  /** A request must arrive whole within this time, its headers within min(this, 5 s) (default 10 000 ms). */
+  requestTimeoutMs?: number;
 }
 
 /** Maps the resolved settings onto the server's options. */
@@ -82,9 +85,11 @@ export function metricsServerOptions(
   };
 }
 
-/** Requests must arrive whole within this time (server.requestTimeout). */
+/** Requests must arrive whole within this time (server.requestTimeout), by default. */
 export const REQUEST_TIMEOUT_MS = 10_000;
 const HEADERS_TIMEOUT_MS = 5_000;
+/** How often Node checks the request and headers timeouts (its default, 30 s, would make them lax). */
+const TIMEOUT_CHECK_MS = 1_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Bodies larger than this are gzipped when the client accepts gzip. */
@@ -97,26 +102,7 @@ const INDEX_HTML =
   '<body><h1>promfork metrics</h1><p><a href="/metrics">/metrics</a></p></body></html>\n';
 
 // ---------------------------------------------------------------------------------------------------------------
-// Content negotiation. Local stand-in for `negotiate` of src/exporter/exposition.ts (not written yet): swap for
-// `import { negotiate } from './exposition.js'` when it exists.
-
-function negotiate(accept: string | string[] | undefined): ExpositionFormat {
-  const value = Array.isArray(accept) ? accept.join(',') : (accept ?? '');
-  let openmetrics = 0;
-  let text = 0;
-  for (const range of value.split(',')) {
-    const [type = '', ...params] = range.split(';').map((s) => s.trim().toLowerCase());
-    let q = 1;
-    for (const p of params) {
-      const m = /^q\s*=\s*([0-9.]+)$/.exec(p);
-      if (m) q = Number(m[1]);
-    }
-    if (!Number.isFinite(q)) continue;
-    if (type === 'application/openmetrics-text') openmetrics = Math.max(openmetrics, q);
-    else if (type === 'text/plain') text = Math.max(text, q);
-  }
-  return openmetrics > 0 && openmetrics >= text ? 'openmetrics' : 'prometheus';
-}
+// Content coding
 
 /** True when `Accept-Encoding` accepts gzip (`gzip` or `*`, with q > 0). */
 function acceptsGzip(header: string | string[] | undefined): boolean {
@@ -330,6 +316,7 @@ export class MetricsServer {
   private readonly retries: number;
   private readonly retryDelayMs: number;
   private readonly collectTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
   private server: http.Server | https.Server | null = null;
   private starting: Promise<{ url: string; port: number }> | null = null;
   private readonly closing = new AbortController();
@@ -342,6 +329,7 @@ export class MetricsServer {
     this.retries = Math.max(0, Math.floor(opts.retries ?? 5));
     this.retryDelayMs = Math.max(0, opts.retryDelayMs ?? 200);
     this.collectTimeoutMs = Math.max(1, opts.collectTimeoutMs ?? 10_000);
+    this.requestTimeoutMs = Math.max(1, opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
     this.auth = {
       basic: opts.basicAuth ? sha256(opts.basicAuth) : null,
       bearer: opts.bearerToken ? sha256(opts.bearerToken) : null,
@@ -378,9 +366,16 @@ export class MetricsServer {
         else res.destroy();
       });
     };
+    const timeouts: http.ServerOptions = {
+      requestTimeout: this.requestTimeoutMs,
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, this.requestTimeoutMs),
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, this.requestTimeoutMs),
+    };
     const server = tls
       ? https.createServer(
           {
+            ...timeouts,
             cert: tls.cert,
             key: tls.key,
             minVersion: 'TLSv1.2',
@@ -389,10 +384,7 @@ export class MetricsServer {
           },
           handler,
         )
-      : http.createServer(handler);
-    server.requestTimeout = REQUEST_TIMEOUT_MS;
-    server.headersTimeout = HEADERS_TIMEOUT_MS;
-    server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      : http.createServer(timeouts, handler);
     this.server = server;
 
     const address = `${hostForUrl(this.host)}:${port}`;

@@ -31,6 +31,11 @@ export class ProcessSampler {
     await Promise.all(pids.map((pid) => this.sampleOne(pid)));
   }
 
+  /** Sample the pids that have no sample yet (a scrape right after a worker started). */
+  async ensure(pids: number[]): Promise<void> {
+    await Promise.all(pids.filter((pid) => !this.last.has(pid)).map((pid) => this.sampleOne(pid)));
+  }
+
   get(pid: number): ProcessSample | undefined {
     return this.last.get(pid)?.sample;
   }

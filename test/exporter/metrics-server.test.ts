@@ -10,6 +10,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import {
   MetricsServer,
@@ -172,20 +173,44 @@ before(() => {
   makeLeaf('rogue-client', 'rogue-ca', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
 });
 
-/** Rejections that mean "refused during the TLS handshake", by the alert OpenSSL reports to the client. */
-const HANDSHAKE_REFUSED = new Set([
-  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', // TLS 1.3, no client certificate
-  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', // TLS 1.2, no client certificate
-  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', // a certificate not signed by the CA
-]);
+interface Probe {
+  /** The client saw its side of the handshake complete ('secureConnect'). */
+  secure: boolean;
+  /** The error the client got, if any. */
+  code: string | null;
+  /** Bytes the server sent after the handshake (none when refused). */
+  received: number;
+  /** The server did not close the connection within the guard time. */
+  timedOut: boolean;
+}
 
-async function assertRefused(promise: Promise<Reply>, expectedCode: string): Promise<void> {
-  await assert.rejects(promise, (err: NodeJS.ErrnoException) => {
-    assert.ok(HANDSHAKE_REFUSED.has(expectedCode));
-    assert.equal(err.code, expectedCode, `handshake error code (got ${err.code}: ${err.message})`);
-    return true;
+/**
+ * Opens a raw TLS connection, writes nothing, and waits for the server to close it. Writing nothing keeps the
+ * outcome deterministic: the server's alert is read before any reset.
+ */
+function tlsProbe(port: number, client: TlsClient, guardMs = 3000): Promise<Probe> {
+  return new Promise((resolve) => {
+    const probe: Probe = { secure: false, code: null, received: 0, timedOut: false };
+    const sock = tls.connect({ host: '127.0.0.1', port, ...client });
+    const guard = setTimeout(() => {
+      probe.timedOut = true;
+      sock.destroy();
+    }, guardMs);
+    sock.on('secureConnect', () => (probe.secure = true));
+    sock.on('data', (d: Buffer) => (probe.received += d.length));
+    sock.on('error', (err: NodeJS.ErrnoException) => (probe.code ??= err.code ?? err.message));
+    sock.on('close', () => {
+      clearTimeout(guard);
+      resolve(probe);
+    });
   });
 }
+
+const errorCode = (promise: Promise<unknown>): Promise<string> =>
+  promise.then(
+    () => 'no error',
+    (err: NodeJS.ErrnoException) => String(err.code),
+  );
 
 // ------------------------------------------------------------------------------------------------ tests
 
@@ -348,6 +373,38 @@ describe('MetricsServer: a source that never answers', () => {
   });
 });
 
+describe('MetricsServer: a client that never finishes its request', () => {
+  test('is answered 408 and disconnected after the request timeout (plain and TLS)', async () => {
+    const slow = (sock: net.Socket | tls.TLSSocket) =>
+      new Promise<{ reply: string; ms: number }>((resolve, reject) => {
+        const t0 = performance.now();
+        let reply = '';
+        sock.on('data', (d: Buffer) => (reply += d.toString('latin1')));
+        sock.on('error', reject);
+        sock.on('close', () => resolve({ reply, ms: performance.now() - t0 }));
+        sock.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'); // no blank line: the headers never end
+      });
+    const plain = await startServer({ requestTimeoutMs: 200 });
+    const a = await slow(net.connect(plain.port, '127.0.0.1'));
+    assert.match(a.reply, /^HTTP\/1\.1 408 /);
+    assert.ok(a.ms < 2000, `closed after ${a.ms} ms`);
+    assert.deepEqual(plain.source.calls, []);
+    await plain.server.close();
+
+    const secure = await startServer({
+      requestTimeoutMs: 200,
+      certfile: pki.file('server.crt'),
+      keyfile: pki.file('server.key'),
+    });
+    const sock = tls.connect({ host: '127.0.0.1', port: secure.port, ca: pki.read('ca.crt') });
+    await new Promise((resolve) => sock.once('secureConnect', resolve));
+    const b = await slow(sock);
+    assert.match(b.reply, /^HTTP\/1\.1 408 /);
+    assert.ok(b.ms < 2000, `closed after ${b.ms} ms`);
+    await secure.server.close();
+  });
+});
+
 describe('MetricsServer over TLS', () => {
   test('certfile + keyfile: serves HTTPS', async () => {
     const s = await startServer({ certfile: pki.file('server.crt'), keyfile: pki.file('server.key') });
@@ -383,33 +440,45 @@ describe('MetricsServer over TLS', () => {
       assert.equal(text(r), 'up 1\n');
     });
 
-    test('no client certificate: refused at the handshake (TLS 1.3 and 1.2), the source is never asked', async () => {
+    test('no client certificate: refused at the handshake by an alert (TLS 1.3 and 1.2)', async () => {
       s.source.calls = [];
-      await assertRefused(
-        request(s.port, { tls: { ca: pki.read('ca.crt') } }),
-        'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
-      );
-      await assertRefused(
-        request(s.port, { tls: { ca: pki.read('ca.crt'), maxVersion: 'TLSv1.2' } }),
-        'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
-      );
-      // Not even /healthz is reachable without a certificate.
-      await assertRefused(
-        request(s.port, { path: '/healthz', tls: { ca: pki.read('ca.crt') } }),
-        'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
-      );
+      const ca = pki.read('ca.crt');
+      const v13 = await tlsProbe(s.port, { ca });
+      assert.equal(v13.code, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
+      assert.equal(v13.received, 0);
+      assert.equal(v13.timedOut, false);
+      const v12 = await tlsProbe(s.port, { ca, maxVersion: 'TLSv1.2' });
+      assert.equal(v12.secure, false, 'TLS 1.2: the client never completes the handshake');
+      assert.equal(v12.code, 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+      // An HTTPS request gets no response, not even from /healthz, and the source is never asked.
+      assert.notEqual(await errorCode(request(s.port, { tls: { ca } })), 'no error');
+      assert.notEqual(await errorCode(request(s.port, { path: '/healthz', tls: { ca } })), 'no error');
       assert.deepEqual(s.source.calls, []);
     });
 
-    test('a certificate from another CA: refused at the handshake', async () => {
+    test('a certificate from another CA: the connection is dropped at the handshake, no HTTP byte served', async () => {
       s.source.calls = [];
       const rogue = { ca: pki.read('ca.crt'), cert: pki.read('rogue-client.crt'), key: pki.read('rogue-client.key') };
-      await assertRefused(request(s.port, { tls: rogue }), 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
-      await assertRefused(
-        request(s.port, { tls: { ...rogue, maxVersion: 'TLSv1.2' } }),
-        'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
-      );
+      // TLS 1.2: the server drops the connection before its Finished; the client's handshake fails.
+      const v12 = await tlsProbe(s.port, { ...rogue, maxVersion: 'TLSv1.2' });
+      assert.equal(v12.secure, false);
+      assert.equal(v12.code, 'ECONNRESET');
+      // TLS 1.3 verifies the client after the server's Finished: the server closes at once, sending nothing.
+      const v13 = await tlsProbe(s.port, rogue);
+      assert.equal(v13.timedOut, false, 'the server closed the connection');
+      assert.equal(v13.received, 0);
+      assert.equal(await errorCode(request(s.port, { tls: rogue })), 'ECONNRESET');
+      assert.equal(await errorCode(request(s.port, { path: '/healthz', tls: rogue })), 'ECONNRESET');
       assert.deepEqual(s.source.calls, []);
+      // The same probe with the good certificate stays open: the difference is the certificate.
+      const good = await tlsProbe(
+        s.port,
+        { ca: pki.read('ca.crt'), cert: pki.read('client.crt'), key: pki.read('client.key') },
+        200,
+      );
+      assert.equal(good.secure, true);
+      assert.equal(good.code, null);
+      assert.equal(good.timedOut, true);
     });
 
     test('the server still serves good clients after refusing others', async () => {
@@ -644,6 +713,40 @@ describe('MetricsServer listening', () => {
     assert.ok(log.warnings.length >= 1);
     assert.equal((await request(port)).status, 200);
     await server.close();
+  });
+
+  test('close() during the retries stops them: start() rejects at once', async () => {
+    const blocker = await occupy();
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const log = new TestLog();
+      const server = new MetricsServer({
+        bind: '127.0.0.1',
+        port,
+        source: new StubSource(),
+        log,
+        retries: 5,
+        retryDelayMs: 10_000,
+      });
+      servers.push(server);
+      const origWarning = log.warning.bind(log);
+      log.warning = (m: string) => {
+        origWarning(m);
+        void server.close();
+      };
+      const t0 = performance.now();
+      await assert.rejects(server.start(), (err: unknown) => {
+        assert.ok(err instanceof PromforkError);
+        assert.equal(err.code, 'PROMFORK_ERR_METRICS_SERVER');
+        assert.match(err.message, /closed while starting/);
+        return true;
+      });
+      assert.ok(performance.now() - t0 < 5000);
+      assert.equal(log.warnings.length, 1);
+      assert.equal(server.listening, false);
+    } finally {
+      await closeNet(blocker);
+    }
   });
 
   test('an address not on this machine fails at once, without retries', async () => {

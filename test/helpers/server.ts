@@ -2,7 +2,8 @@
 // waits on its log lines (never sleeps), and always stops it, by pid, when the test ends.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -188,9 +189,24 @@ function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 /** Start promfork and wait until it listens and its workers booted. Stopped automatically after the test file. */
-export async function startServer(args: string[], opts: StartOptions = {}): Promise<{ server: PromforkProcess; port: number; url: string }> {
-  const bindGiven = args.some((a) => a === '-b' || a === '--bind' || a.startsWith('--bind='));
-  const full = opts.autoBind === false || bindGiven ? args : ['-b', '127.0.0.1:0', ...args];
+export interface Started {
+  server: PromforkProcess;
+  port: number;
+  url: string;
+  /** http(s)://127.0.0.1:PORT/metrics, or '' with --no-metrics. */
+  metricsUrl: string;
+  multiprocDir: string;
+}
+
+export async function startServer(args: string[], opts: StartOptions = {}): Promise<Started> {
+  const has = (flag: string) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
+  const bindGiven = has('-b') || has('--bind');
+  let full = opts.autoBind === false || bindGiven ? args : ['-b', '127.0.0.1:0', ...args];
+  // Each server gets its own free metrics port on loopback and its own store directory.
+  const multiprocDir = has('--multiproc-dir') ? '' : mkdtempSync(path.join(os.tmpdir(), 'promfork-mp-'));
+  if (!has('--metrics-port') && !opts.env?.PROMETHEUS_METRICS_PORT) full = ['--metrics-port', '0', ...full];
+  if (!has('--metrics-bind') && !opts.env?.PROMETHEUS_BIND_ADDRESS) full = ['--metrics-bind', '127.0.0.1', ...full];
+  if (multiprocDir && !opts.env?.PROMETHEUS_MULTIPROC_DIR) full = ['--multiproc-dir', path.join(multiprocDir, 'store'), ...full];
   const withDebug = full.some((a) => a.startsWith('--log-level')) ? full : ['--log-level', 'debug', ...full];
   const server = new PromforkProcess(withDebug, opts);
   const m = await Promise.race([
@@ -203,7 +219,12 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
   const wIndex = full.findIndex((a) => a === '-w' || a === '--workers');
   const expected = opts.waitWorkers ?? (wIndex >= 0 ? Number(full[wIndex + 1]) : 1);
   if (expected > 0) await server.waitForCount(/Worker booted \(pid:\d+/, expected);
-  return { server, port, url: `http://127.0.0.1:${port}` };
+  let metricsUrl = '';
+  if (!has('--no-metrics')) {
+    const mm = await server.waitFor(/Serving metrics on (https?:\/\/\S+\/metrics)/);
+    metricsUrl = mm[1]!;
+  }
+  return { server, port, url: `http://127.0.0.1:${port}`, metricsUrl, multiprocDir };
 }
 
 export interface Reply {

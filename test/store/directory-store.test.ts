@@ -281,6 +281,15 @@ describe('writing and reading', () => {
     assert.deepEqual(listing(dir), [`promfork-${PPID}-100.json`]);
   });
 
+  test('a slow large write followed by a quick small one: the later one wins', async () => {
+    const { store } = prepared();
+    const big = snapshot(100, 0, 1);
+    big.metrics[0].values = Array.from({ length: 50_000 }, (_, i) => ({ value: i, labels: { worker_id: 'worker_0', n: i } }));
+    const small = snapshot(100, 0, 2);
+    await Promise.all([store.writeSnapshot(big), store.writeSnapshot(small)]);
+    assert.deepEqual(await store.readSnapshot(100), small);
+  });
+
   test('the file holds the snapshot as it was when writeSnapshot was called', async () => {
     const { store } = prepared();
     const s = snapshot(100, 0);
