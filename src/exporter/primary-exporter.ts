@@ -87,10 +87,12 @@ export class PrimaryExporter {
       source: this.collector!,
       log: this.arbiter.log,
     });
+    // Kept before start() resolves, so that a stop during the port retries can cancel them.
+    this.server = server;
     try {
       await server.start();
-      this.server = server;
     } catch (err) {
+      this.server = null;
       this.arbiter.log.error(
         `Metrics server not started, the app keeps serving: ${isPromforkError(err) ? err.toLine() : String(err)}`,
       );
