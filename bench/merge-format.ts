@@ -21,7 +21,7 @@ const RUNS = Number(process.argv[3] ?? 20);
 const WARMUP = 5;
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE'];
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10];
-const ERROR_TYPES = ['TypeError', 'RangeError', 'http_500', 'http_503'];
+const ERROR_TYPES = ['TypeError', 'RangeError', 'SyntaxError', 'http_500', 'http_503'];
 
 function snapshot(seat: number, scale: number): MetricFamily[] {
   const worker_id = `worker_${seat}`;
@@ -47,7 +47,7 @@ function snapshot(seat: number, scale: number): MetricFamily[] {
   for (let i = 0; i < 463; i++) {
     errors.push({
       value: scale * (i % 7),
-      labels: { worker_id, method: METHODS[i % 4], endpoint: `/api/v1/resource_${i % 115}/:id`, error_type: ERROR_TYPES[Math.floor(i / 115) % 4] },
+      labels: { worker_id, method: METHODS[i % 4], endpoint: `/api/v1/resource_${i % 115}/:id`, error_type: ERROR_TYPES[Math.floor(i / 115)] },
     });
   }
   return [

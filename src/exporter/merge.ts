@@ -55,18 +55,47 @@ const KIND_COUNT = 2;
 const KIND_OTHER = 3;
 
 /**
- * The identity of a label set, independent of label order: `name=<len>:<value>;` for each label in ascending
- * name order, `skip` excluded. Label names cannot contain `=`, and values are length-prefixed, so two different
- * label sets never give the same key. Numbers and their decimal string are the same value (they print the same).
- * Fast path: labels already in ascending order (the usual case) build the key in one pass without sorting.
+ * The identity of a label set, independent of label order, relative to a family's reference label names (the
+ * names of the first sample the family saw, `le` excluded): when the set has exactly the reference names, its
+ * key is its values in reference order, each as `<length>:<value>`; otherwise it is `\u0001` then
+ * `name=<length>:<value>;` for each label in ascending name order. Values are length-prefixed and the two forms
+ * cannot meet (the first starts with a digit or is empty), so two different label sets never share a key.
+ * Numbers and their decimal string are the same value (they print the same).
+ *
+ * Fast path (the usual case: every sample of a family has its labels in the same order): one for-in pass, no
+ * sort, no array, compared name by name against the reference (internalised strings: pointer compares).
  */
-function labelKey(labels: Labels, skip: string | undefined): string {
+function labelKey(labels: Labels, skip: string | undefined, ref: readonly string[]): string {
   let key = '';
-  let prev = '';
+  let j = 0;
   for (const name in labels) {
     if (name === skip) continue;
-    if (name < prev) return sortedLabelKey(labels, skip);
-    prev = name;
+    if (name !== ref[j]) return slowLabelKey(labels, skip, ref);
+    j++;
+    const raw = labels[name];
+    const value = typeof raw === 'string' ? raw : String(raw);
+    key += value.length + ':' + value;
+  }
+  return j === ref.length ? key : slowLabelKey(labels, skip, ref);
+}
+
+function slowLabelKey(labels: Labels, skip: string | undefined, ref: readonly string[]): string {
+  let n = 0;
+  for (const name in labels) if (name !== skip) n++;
+  let same = n === ref.length;
+  for (let j = 0; same && j < ref.length; j++) same = Object.prototype.hasOwnProperty.call(labels, ref[j]);
+  let key = '';
+  if (same) {
+    for (const name of ref) {
+      const raw = labels[name];
+      const value = typeof raw === 'string' ? raw : String(raw);
+      key += value.length + ':' + value;
+    }
+    return key;
+  }
+  key = '\u0001';
+  for (const name of Object.keys(labels).sort()) {
+    if (name === skip) continue;
     const raw = labels[name];
     const value = typeof raw === 'string' ? raw : String(raw);
     key += name + '=' + value.length + ':' + value + ';';
@@ -74,16 +103,11 @@ function labelKey(labels: Labels, skip: string | undefined): string {
   return key;
 }
 
-function sortedLabelKey(labels: Labels, skip: string | undefined): string {
-  const names = Object.keys(labels).sort();
-  let key = '';
-  for (const name of names) {
-    if (name === skip) continue;
-    const raw = labels[name];
-    const value = typeof raw === 'string' ? raw : String(raw);
-    key += name + '=' + value.length + ':' + value + ';';
-  }
-  return key;
+/** The label names of a sample, `skip` excluded, in their order: a family's reference for `labelKey`. */
+function labelNames(labels: Labels, skip: string | undefined): string[] {
+  const names: string[] = [];
+  for (const name in labels) if (name !== skip) names.push(name);
+  return names;
 }
 
 /** `le` as a number (`+Inf` -> Infinity); NaN when it is not a number. */
@@ -124,6 +148,8 @@ class FamilyAcc {
   private readonly bucketName: string;
   private readonly sumName: string;
   private readonly countName: string;
+  /** Reference label names for `labelKey`, set by the first sample. */
+  private ref: string[] | undefined;
 
   constructor(
     readonly name: string,
@@ -149,7 +175,7 @@ class FamilyAcc {
           const s = values[i];
           // Quantile samples carry the family's own name (or none): dropped, see the header comment.
           if (s.metricName === this.sumName || s.metricName === this.countName) {
-            this.addPlain(s, s.metricName + '|' + labelKey(s.labels, undefined));
+            this.addPlain(s, s.metricName + '|' + this.key(s.labels, undefined));
           }
         }
         return;
@@ -157,9 +183,14 @@ class FamilyAcc {
         for (let i = 0; i < values.length; i++) {
           const s = values[i];
           const mn = s.metricName;
-          this.addPlain(s, mn === undefined || mn === this.name ? labelKey(s.labels, undefined) : mn + '|' + labelKey(s.labels, undefined));
+          this.addPlain(s, mn === undefined || mn === this.name ? this.key(s.labels, undefined) : mn + '|' + this.key(s.labels, undefined));
         }
     }
+  }
+
+  private key(labels: Labels, skip: string | undefined): string {
+    if (this.ref === undefined) this.ref = labelNames(labels, skip);
+    return labelKey(labels, skip, this.ref);
   }
 
   private addPlain(s: Sample, key: string): void {
@@ -203,7 +234,7 @@ class FamilyAcc {
     } else {
       kind = KIND_OTHER;
     }
-    const group = labelKey(s.labels, kind === KIND_BUCKET ? 'le' : undefined);
+    const group = this.key(s.labels, kind === KIND_BUCKET ? 'le' : undefined);
     let key: string;
     if (kind === KIND_BUCKET) {
       const raw = s.labels.le;

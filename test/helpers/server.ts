@@ -34,6 +34,8 @@ export interface StartOptions {
   autoBind?: boolean;
   /** The error log goes to this file (--error-logfile): read the log lines from it. */
   logFile?: string;
+  /** Run through this command first, e.g. ['/bin/sh', '-c', 'ulimit -f 16; exec "$0" "$@"'] (it must exec). */
+  wrapper?: string[];
 }
 
 export class PromforkProcess {
@@ -43,7 +45,9 @@ export class PromforkProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(args: string[], opts: StartOptions = {}) {
-    this.proc = spawn(process.execPath, [CLI, ...args], {
+    const [cmd, ...pre] = opts.wrapper ?? [process.execPath];
+    const argv = opts.wrapper ? [...pre, process.execPath, CLI, ...args] : [CLI, ...args];
+    this.proc = spawn(cmd!, argv, {
       cwd: opts.cwd ?? ROOT,
       env: { ...cleanEnv(), ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
