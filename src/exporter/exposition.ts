@@ -8,8 +8,8 @@
 // gauges, histograms, summaries), with one deliberate difference: NaN is written `NaN` (prom-client writes
 // `Nan`, which Prometheus happens to accept because Go's ParseFloat is case-insensitive).
 //
-// Both formatters build the text by string concatenation (V8 ropes, flattened once) and escape a string only
-// after a cheap scan found a character that needs it; no regular expression runs per sample.
+// Both formatters build the text as one array of pieces joined once, and escape a string only after a cheap
+// scan found a character that needs it; no regular expression runs per sample.
 
 import type { MetricFamily, Sample } from '../store/snapshot.js';
 
@@ -83,34 +83,41 @@ function canonicalLabel(raw: string | number): string {
   return n === n ? canonicalFloat(n) : escape(raw, true);
 }
 
-/** `{a="x",b="y"}`, or '' without labels; `canonical` names the label written in canonical float form. */
-function formatLabels(labels: Labels, canonical: string | undefined): string {
-  let out = '';
+/**
+ * Appends `{a="x",b="y"}` (nothing without labels) to `out`; `canonical` names the label written in canonical
+ * float form.
+ */
+function pushLabels(out: string[], labels: Labels, canonical: string | undefined): void {
+  let first = true;
   for (const name in labels) {
     const raw = labels[name];
-    const value =
-      name === canonical ? canonicalLabel(raw) : typeof raw === 'string' ? escape(raw, true) : String(raw);
-    out += (out === '' ? '{' : ',') + name + '="' + value + '"';
+    out.push(first ? '{' : ',', name, '="', name === canonical ? canonicalLabel(raw) : typeof raw === 'string' ? escape(raw, true) : String(raw), '"');
+    first = false;
   }
-  return out === '' ? out : out + '}';
+  if (!first) out.push('}');
 }
+
+// Both formatters push the pieces of the text into one array and join it once. Concatenating with `+=`
+// builds a rope whose ~25 cons cells per sample all stay alive until the end, so the young-generation GC
+// copies and promotes them: it measured 3-4x slower than this on 32,000 series (bench/merge-format.ts).
 
 /** Prometheus text format 0.0.4 (families separated by a blank line, as prom-client writes them). */
 export function formatPrometheus(families: readonly MetricFamily[]): string {
   if (families.length === 0) return '\n';
-  let out = '';
+  const out: string[] = [];
   for (let f = 0; f < families.length; f++) {
     const family = families[f];
     const name = family.name;
-    if (f > 0) out += '\n';
-    out += '# HELP ' + name + ' ' + escape(family.help, false) + '\n# TYPE ' + name + ' ' + family.type + '\n';
+    out.push(f > 0 ? '\n# HELP ' : '# HELP ', name, ' ', escape(family.help, false), '\n# TYPE ', name, ' ', family.type, '\n');
     const values = family.values;
     for (let i = 0; i < values.length; i++) {
       const s = values[i];
-      out += (s.metricName ?? name) + formatLabels(s.labels, undefined) + ' ' + formatValue(s.value) + '\n';
+      out.push(s.metricName ?? name);
+      pushLabels(out, s.labels, undefined);
+      out.push(' ', formatValue(s.value), '\n');
     }
   }
-  return out;
+  return out.join('');
 }
 
 /**
@@ -119,7 +126,7 @@ export function formatPrometheus(families: readonly MetricFamily[]): string {
  * `quantile` values are canonical floats. No blank lines; ends with `# EOF`.
  */
 export function formatOpenMetrics(families: readonly MetricFamily[]): string {
-  let out = '';
+  const out: string[] = [];
   for (let f = 0; f < families.length; f++) {
     const family = families[f];
     const type = family.type;
@@ -129,18 +136,19 @@ export function formatOpenMetrics(families: readonly MetricFamily[]): string {
       if (name.endsWith('_total')) name = name.slice(0, -6);
       counterSample = name + '_total';
     }
-    out += '# HELP ' + name + ' ' + escape(family.help, true) + '\n# TYPE ' + name + ' ' + type + '\n';
+    out.push('# HELP ', name, ' ', escape(family.help, true), '\n# TYPE ', name, ' ', type, '\n');
     const canonical = type === 'histogram' ? 'le' : type === 'summary' ? 'quantile' : undefined;
     const values = family.values;
     for (let i = 0; i < values.length; i++) {
       const s = values[i];
       const mn = s.metricName;
-      const sampleName =
-        counterSample !== undefined && (mn === undefined || mn === family.name) ? counterSample : (mn ?? name);
-      out += sampleName + formatLabels(s.labels, canonical) + ' ' + formatValue(s.value) + '\n';
+      out.push(counterSample !== undefined && (mn === undefined || mn === family.name) ? counterSample : (mn ?? name));
+      pushLabels(out, s.labels, canonical);
+      out.push(' ', formatValue(s.value), '\n');
     }
   }
-  return out + '# EOF\n';
+  out.push('# EOF\n');
+  return out.join('');
 }
 
 /** A q-value; an invalid one counts as 0 (not acceptable), so a malformed header falls back to Prometheus text. */
