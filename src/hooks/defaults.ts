@@ -59,9 +59,13 @@ export function withDefaultHooks(hooks: Hooks, metrics: boolean): Hooks {
     if (!user || user === fallback) {
       (out as Record<string, unknown>)[name] = fallback;
     } else {
+      // The default runs even when the user's hook throws (whose error the caller then logs).
       (out as Record<string, unknown>)[name] = async (...args: unknown[]) => {
-        await user(...args);
-        await fallback(...args);
+        try {
+          await user(...args);
+        } finally {
+          await fallback(...args);
+        }
       };
     }
   }

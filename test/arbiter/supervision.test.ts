@@ -70,7 +70,7 @@ test('max-requests recycles workers; every request is answered', async () => {
 });
 
 test('max-requests-jitter draws each limit between max and max + jitter', async () => {
-  const { server, url } = await startServer([APP, '-w', '1', '--max-requests', '3', '--max-requests-jitter', '2']);
+  const { url } = await startServer([APP, '-w', '1', '--max-requests', '3', '--max-requests-jitter', '2']);
   const perWorker = new Map<number, number>();
   for (let i = 0; i < 30; i++) {
     const pid = Number((await request(`${url}/pid`)).body);
@@ -79,7 +79,6 @@ test('max-requests-jitter draws each limit between max and max + jitter', async 
   const counts = [...perWorker.values()].slice(0, -1); // the last worker is still serving
   assert.ok(counts.length >= 5);
   for (const c of counts) assert.ok(c >= 3 && c <= 5, `a worker served ${c} requests`);
-  assert.equal(server.workerPids().length, 1);
 });
 
 test('sync admission: 2 workers, 4 concurrent 1 s requests take about 2 s and none is refused', async () => {

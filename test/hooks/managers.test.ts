@@ -92,4 +92,12 @@ describe('withDefaultHooks', () => {
     assert.deepEqual(calls, ['user']);
     assert.equal(withDefaultHooks({ whenReady: defaultWhenReady }, true).whenReady, defaultWhenReady);
   });
+
+  it("runs the default even when the user's hook throws, then rethrows for the caller to log", async () => {
+    const calls: string[] = [];
+    const hooks = withDefaultHooks({ postFork: () => { throw new Error('user postFork'); } }, true);
+    const worker = { cfg: defaultSettings({}), log: { ...recordingLogger().logger, debug: () => calls.push('default ran') } };
+    await assert.rejects(async () => hooks.postFork!(null, worker), /user postFork/);
+    assert.ok(calls.length > 0);
+  });
 });
