@@ -13,7 +13,7 @@ import { isMessage, type WorkerSpec, type WorkerToPrimary } from '../ipc.js';
 import { Logger } from '../logging/logger.js';
 import { VERSION } from '../version.js';
 import { resolveWorkerClass, type ResolvedWorkerClass } from '../workers/worker-classes.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, releaseUnacknowledgedSockets } from './dispatcher.js';
 import { PrimaryExporter } from '../exporter/primary-exporter.js';
 import { withDefaultHooks } from '../hooks/defaults.js';
 import { bindAll, closeAll, type Listener } from './listener.js';
@@ -306,6 +306,8 @@ export class Arbiter {
   private onWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.pid);
     for (const done of [...w.pendingFlushes.values()]) done(false);
+    const released = releaseUnacknowledgedSockets(w.child);
+    if (released > 0) this.log.warning(`${released} connection(s) sent to worker ${w.pid} were lost with it`);
     if (signal === 'SIGKILL') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
     else if (signal === 'SIGTERM') this.log.info(`Worker (pid:${w.pid}) was sent SIGTERM!`);
     else if (signal) this.log.warning(`Worker (pid:${w.pid}) was sent ${signal}!`);

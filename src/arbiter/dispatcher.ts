@@ -86,3 +86,25 @@ export class Dispatcher {
     return best;
   }
 }
+
+/**
+ * Node keeps a sent socket open in the primary until the child acknowledges it (`_pendingMessage`), and
+ * queues later ones (`_handleQueue`). A child killed before acknowledging leaves those clients hanging
+ * forever: close them, so the clients see a reset at once (as with a worker that dies mid-request).
+ * These are internals of node:child_process (stable since Node 0.12); missing fields are ignored.
+ */
+export function releaseUnacknowledgedSockets(child: unknown): number {
+  const c = child as { _pendingMessage?: { handle?: unknown } | null; _handleQueue?: { handle?: unknown }[] | null };
+  const handles = [c._pendingMessage?.handle, ...(c._handleQueue ?? []).map((m) => m.handle)];
+  let released = 0;
+  for (const h of handles) {
+    const handle = h as { destroy?: () => void; close?: () => void } | undefined;
+    if (typeof handle?.destroy === 'function') handle.destroy();
+    else if (typeof handle?.close === 'function') handle.close();
+    else continue;
+    released++;
+  }
+  if (c._pendingMessage) c._pendingMessage = null;
+  if (c._handleQueue) c._handleQueue = [];
+  return released;
+}

@@ -173,7 +173,8 @@ class FamilyAcc {
       case 'summary':
         for (let i = 0; i < values.length; i++) {
           const s = values[i];
-          // Quantile samples carry the family's own name (or none): dropped, see the header comment.
+          // Only `_sum` and `_count` are kept: quantile samples (which carry the family's own name, or none) are
+          // dropped, see the header comment.
           if (s.metricName === this.sumName || s.metricName === this.countName) {
             this.addPlain(s, s.metricName + '|' + this.key(s.labels, undefined));
           }
@@ -240,9 +241,10 @@ class FamilyAcc {
       const raw = s.labels.le;
       le = parseLe(raw);
       // `le` 1, "1" and "1.0" are one bucket; an unparsable `le` keeps its raw text as identity.
-      key = 'b|' + group + (le === le ? String(le) : 'raw:' + String(raw));
+      key = '\u0002b' + group + (le === le ? String(le) : 'raw:' + String(raw));
     } else {
-      key = (kind === KIND_SUM ? 's|' : kind === KIND_COUNT ? 'c|' : (mn ?? '') + '|') + group;
+      // Metric names cannot contain \u0002 or `|`: the kinds' keys never meet each other nor other samples'.
+      key = (kind === KIND_SUM ? '\u0002s' : kind === KIND_COUNT ? '\u0002c' : (mn ?? '') + '|') + group;
     }
     const at = this.index.get(key);
     if (at !== undefined) {

@@ -192,6 +192,21 @@ describe('mergeFamilies', () => {
     ]);
   });
 
+  it('never confuses the _sum, _count or buckets of a histogram with a stray sample of another name', () => {
+    const h: MetricFamily = {
+      name: 's', help: 'h', type: 'histogram', aggregator: 'sum',
+      values: [
+        { value: 1, labels: { le: '+Inf' }, metricName: 's_bucket' },
+        { value: 2, labels: {}, metricName: 's_sum' },
+        { value: 1, labels: {}, metricName: 's_count' },
+        { value: 7, labels: {}, metricName: 's' },
+        { value: 8, labels: {}, metricName: 'c' },
+      ],
+    };
+    const { families } = mergeFamilies([[h], [h]]);
+    assert.deepEqual(families[0].values.map((v) => [v.metricName, v.value]), [['s_bucket', 2], ['s_sum', 4], ['s_count', 2], ['s', 14], ['c', 16]]);
+  });
+
   it('keeps the input order of a histogram that is already in exposition order', () => {
     const h = histogram('h', [
       { labels: { w: 'b' }, buckets: [[1, 1], ['+Inf', 2]], sum: 3 },
