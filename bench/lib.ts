@@ -294,7 +294,8 @@ const instance = autocannon(
   { url: workerData.url, connections: workerData.connections, duration: workerData.maxSeconds, pipelining: 1 },
   (err, r) => parentPort.postMessage(err
     ? { error: String(err && err.message || err) }
-    : { requests: r.requests.total, seconds: r.duration, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx }),
+    // In a worker thread autocannon returns its raw result (no aggregated requests histogram).
+    : { requests: r.totalCompletedRequests ?? r.requests.total, seconds: r.duration, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx }),
 );
 parentPort.on('message', (m) => { if (m === 'stop') instance.stop(); });
 `;

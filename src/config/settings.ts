@@ -1,6 +1,7 @@
 // The one settings table. The command-line parser, validation, --help, --check-config and the docs
 // all read it, so they cannot drift apart. Defaults are Gunicorn's (and the seed's for the exporter).
 
+import os from 'node:os';
 import type { Settings, SettingKey } from './types.js';
 import { BIND_FORMS, tryParseBind } from './bind.js';
 import { envValue, type ValueSpec } from './validate.js';
@@ -187,6 +188,50 @@ export const SETTINGS: readonly AnySettingDef[] = [
     envVars: ['PROMFORK_METRICS_BEARER_TOKEN'], metavar: 'TOKEN',
     default: (env) => envValue<string>(env, 'PROMFORK_METRICS_BEARER_TOKEN', { type: 'string' }) ?? null,
     help: 'Require `Authorization: Bearer TOKEN` on the metrics server.',
+  },
+  {
+    key: 'redisEnabled', flags: ['--redis'], type: 'bool', metavar: '', envVars: ['REDIS_ENABLED'],
+    default: (env) => envValue<boolean>(env, 'REDIS_ENABLED', { type: 'bool' }) ?? false,
+    help: 'Store metric snapshots in Redis instead of the directory (no files are created).',
+  },
+  {
+    key: 'redisHost', flags: ['--redis-host'], type: 'string', metavar: 'HOST', envVars: ['REDIS_HOST'],
+    default: (env) => envValue<string>(env, 'REDIS_HOST', { type: 'string' }) ?? 'localhost',
+    help: 'Redis host.',
+  },
+  {
+    key: 'redisPort', flags: ['--redis-port'], ...PORT, metavar: 'N', envVars: ['REDIS_PORT'],
+    default: (env) => envValue<number>(env, 'REDIS_PORT', PORT) ?? 6379,
+    help: 'Redis port.',
+  },
+  {
+    key: 'redisDb', flags: ['--redis-db'], type: 'int', min: 0, metavar: 'N', envVars: ['REDIS_DB'],
+    default: (env) => envValue<number>(env, 'REDIS_DB', { type: 'int', min: 0 }) ?? 0,
+    help: 'Redis database number.',
+  },
+  {
+    key: 'redisKeyPrefix', flags: ['--redis-key-prefix'], type: 'string', metavar: 'PREFIX', envVars: ['REDIS_KEY_PREFIX'],
+    default: (env) => envValue<string>(env, 'REDIS_KEY_PREFIX', { type: 'string' }) ?? 'gunicorn',
+    help: 'Prefix of every Redis key promfork writes.',
+  },
+  {
+    key: 'redisPassword', flags: ['--redis-password'], type: 'string', nullable: true, secret: true, metavar: 'PASSWORD',
+    envVars: ['REDIS_PASSWORD'],
+    default: (env) => envValue<string>(env, 'REDIS_PASSWORD', { type: 'string' }) ?? null,
+    help: 'Redis password (prefer the environment variable: command lines are visible to other users).',
+  },
+  {
+    key: 'redisUrl', flags: ['--redis-url'], type: 'string', nullable: true, secret: true, metavar: 'URL', envVars: ['REDIS_URL'],
+    check: (v: string) => (/^rediss?:\/\//.test(v) ? undefined : 'expected redis://... or rediss://...'),
+    expects: 'a redis:// or rediss:// URL',
+    default: (env) => envValue<string>(env, 'REDIS_URL', { type: 'string' }) ?? null,
+    help: 'Redis URL (redis:// or rediss:// for TLS); wins over host, port, db and password.',
+  },
+  {
+    key: 'metricsInstance', flags: ['--metrics-instance'], type: 'string', metavar: 'NAME', envVars: ['PROMFORK_INSTANCE'],
+    default: (env) => envValue<string>(env, 'PROMFORK_INSTANCE', { type: 'string' }) ?? os.hostname(),
+    defaultHelp: '$PROMFORK_INSTANCE, else the host name',
+    help: "This server's name in a shared store (Redis keys; the sidecar's server label), e.g. a pod name.",
   },
 ];
 

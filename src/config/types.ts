@@ -44,6 +44,17 @@ export interface Settings {
   metricsBasicAuth: string | null;
   /** Bearer token required on /metrics. */
   metricsBearerToken: string | null;
+  /** Store snapshots in Redis instead of the directory (REDIS_ENABLED). */
+  redisEnabled: boolean;
+  redisHost: string;
+  redisPort: number;
+  redisDb: number;
+  redisKeyPrefix: string;
+  redisPassword: string | null;
+  /** redis:// or rediss:// URL; wins over host, port, db and password. */
+  redisUrl: string | null;
+  /** This server's name in a shared store (Redis keys, the sidecar's `server` label): the host name by default. */
+  metricsInstance: string;
 }
 
 export type SettingKey = keyof Settings;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import os from 'node:os';
 import { renderHelp, renderSettings } from '../../src/config/help.js';
 import { CLI_OPTIONS, SETTINGS, defaultSettings } from '../../src/config/settings.js';
 
@@ -65,6 +66,14 @@ describe('renderSettings', () => {
       'metricsCaCerts = null',
       'metricsBasicAuth = null',
       'metricsBearerToken = null',
+      'redisEnabled = false',
+      'redisHost = "localhost"',
+      'redisPort = 6379',
+      'redisDb = 0',
+      'redisKeyPrefix = "gunicorn"',
+      'redisPassword = null',
+      'redisUrl = null',
+      `metricsInstance = ${JSON.stringify(os.hostname())}`,
       '',
     ].join('\n'));
   });
