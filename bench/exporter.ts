@@ -54,6 +54,7 @@ const P1_WORKERS = 2;
 const P3_WORKERS = 2;
 const P3_SCRAPES = 10;
 const WARMUP_SCRAPES = 10;
+const QUIET_MS = 2000;
 const SCRAPE_TIMEOUT_MS = 30_000;
 
 // ---- options ----
@@ -62,8 +63,8 @@ const USAGE = `usage: node --import tsx bench/exporter.ts [options]
 
   --parts LIST          parts to run, of 1 (throughput overhead), 2 (scrape latency), 3 (blocked worker)
                         (default 1,2,3)
-  --seconds N           part 1: measured seconds per run (default 5)
-  --rounds N            part 1: rounds; each runs the 3 configurations once (default 5)
+  --seconds N           part 1: measured seconds per run (default 4)
+  --rounds N            part 1: rounds; each runs the 3 configurations once (default 7)
   --warmup N            part 1: warm-up seconds before each measured run, not counted (default 1)
   --connections N       parts 1 and 2: concurrent client connections of the load (default 10)
   --workers LIST        part 2: worker counts (default 2,8,32)
@@ -107,8 +108,8 @@ function parseOptions(argv: string[]): Options {
       args: argv,
       options: {
         parts: { type: 'string', default: '1,2,3' },
-        seconds: { type: 'string', default: '5' },
-        rounds: { type: 'string', default: '5' },
+        seconds: { type: 'string', default: '4' },
+        rounds: { type: 'string', default: '7' },
         warmup: { type: 'string', default: '1' },
         connections: { type: 'string', default: '10' },
         workers: { type: 'string', default: '2,8,32' },
@@ -448,24 +449,40 @@ async function part1(opts: Options): Promise<void> {
     }
     return xs;
   };
+  const cpuPerReq = (s: P1Sample) => s.cpuWorkers / s.rps;
+  const perRoundCpu = (a: string, b: string) => {
+    const xs: number[] = [];
+    for (let round = 1; round <= opts.rounds; round++) {
+      const sa = samples.find((s) => s.key === a && s.round === round);
+      const sb = samples.find((s) => s.key === b && s.round === round);
+      if (sa && sb) xs.push(cpuPerReq(sa) / cpuPerReq(sb));
+    }
+    return xs;
+  };
   const ratioRows = ([
     ['on', 'off', 'target >= 0.97'],
     ['on', 'cluster', ''],
     ['off', 'cluster', ''],
   ] as const).map(([a, b, target]) => {
     const xs = perRound(a, b);
-    const label = (k: string) => P1_CONFIGS.find((c) => c.key === k)!.label;
+    const cpuXs = perRoundCpu(a, b);
     const ofMedians = med[a]! / med[b]!;
-    const verdict = target ? (ofMedians >= 0.97 ? ' (met)' : ' (NOT met)') : '';
+    const verdict = target ? (ofMedians >= 0.97 ? ', met' : ', NOT met') : '';
     return [
-      `${label(a)} / ${label(b)}`,
-      `${fmt(ofMedians, 3)}${verdict}`,
+      `${a} / ${b}`,
+      `${fmt(ofMedians, 3)}${target ? ` (${target}${verdict})` : ''}`,
       fmt(median(xs), 3),
       `${fmt(Math.min(...xs), 3)}–${fmt(Math.max(...xs), 3)}`,
-      target,
+      fmt(median(cpuXs), 3),
     ];
   });
-  out(`\nRatios of requests/s\n\n${table(['ratio', 'of medians', 'median of per-round', 'per-round min–max', 'target'], ratioRows)}\n`);
+  out(
+    `\nRatios (on = ${P1_CONFIGS[0]!.label}; off = ${P1_CONFIGS[1]!.label}; cluster = ${P1_CONFIGS[2]!.label})\n\n` +
+      table(['ratio', 'req/s: of medians', 'req/s: median of per-round', 'req/s: per-round min–max', 'worker CPU per request: median of per-round'], ratioRows) +
+      '\n\nPer-round ratios compare two runs of the same round (back to back, so alike in background load).\n' +
+      'Worker CPU per request (workers\' CPU / requests, from /proc) is less sensitive to other load than req/s;\n' +
+      'a ratio above 1 means the first configuration spends more worker CPU per request.\n',
+  );
 }
 
 // =============================================================================================================
@@ -489,6 +506,9 @@ interface P2Result {
   mergedInput: number;
   idle: Phase;
   loaded: Phase;
+  /** CPU per idle scrape (ms), from /proc, net of the quiet rate measured just before. */
+  cpuPrimaryMs: number;
+  cpuWorkersMs: number;
   loadRps: number;
   loadErrors: number;
 }
@@ -546,7 +566,19 @@ async function p2Run(workers: number, opts: Options): Promise<P2Result> {
         return app === opts.series && running === workers ? null : `incomplete scrape: ${app} app series, ${running} running seats`;
       };
       for (let i = 0; i < WARMUP_SCRAPES; i++) await scrape(server.metricsUrl, agent, opts.gzip);
+      // CPU per scrape: the idle phase's CPU minus what the same processes use meanwhile without scrapes
+      // (heartbeats, the 1 s flush timer, the 1 s /proc sampler), measured over a quiet period just before.
+      const pids = [...server.servingPids];
+      const cpu = () => ({ primary: cpuSeconds(server.pid), workers: sum(pids.map(cpuSeconds)), at: performance.now() });
+      const q0 = cpu();
+      await sleep(QUIET_MS);
+      const q1 = cpu();
       const idle = await scrapePhase(server.metricsUrl, agent, opts.scrapes, opts.gzip, check);
+      const q2 = cpu();
+      const perScrapeMs = (k: 'primary' | 'workers') => {
+        const quietRate = (q1[k] - q0[k]) / (q1.at - q0.at); // CPU s per wall ms
+        return ((q2[k] - q1[k] - quietRate * (q2.at - q1.at)) / opts.scrapes) * 1000;
+      };
       const bg = backgroundLoad(server.url, opts.connections);
       // The load is stopped whatever happens; its own failure is reported after the scrapes'.
       const loaded = await sleep(1000)
@@ -564,6 +596,8 @@ async function p2Run(workers: number, opts: Options): Promise<P2Result> {
         mergedInput: sum(perWorker),
         idle,
         loaded,
+        cpuPrimaryMs: perScrapeMs('primary'),
+        cpuWorkersMs: perScrapeMs('workers'),
         loadRps: loadResult.rps,
         loadErrors: loadResult.errors + loadResult.timeouts + loadResult.non2xx,
       };
@@ -607,6 +641,8 @@ async function part2(opts: Options): Promise<void> {
     fmt(Math.max(...p.ms), 1),
     fmt(p.serverMs, 1),
     `${p.ms.length}/${p.ms.length + p.errors.length}`,
+    name === 'idle' ? fmt(r.cpuPrimaryMs, 1) : '–',
+    name === 'idle' ? fmt(r.cpuWorkersMs, 1) : '–',
     name === 'idle' ? '–' : fmt(r.loadRps),
     fmt(r.seriesExposed),
     r.perWorkerMin === r.perWorkerMax ? fmt(r.perWorkerMin) : `${fmt(r.perWorkerMin)}–${fmt(r.perWorkerMax)}`,
@@ -615,7 +651,7 @@ async function part2(opts: Options): Promise<void> {
   ];
   out(
     `\n${table(
-      ['workers, phase', 'p50 ms', 'p99 ms', 'max ms', 'server-side mean ms', 'ok scrapes', 'load req/s', 'series exposed', 'series per worker (store)', 'series merged', 'KiB on the wire'],
+      ['workers, phase', 'p50 ms', 'p99 ms', 'max ms', 'server-side mean ms', 'ok scrapes', 'CPU primary ms/scrape', 'CPU workers ms/scrape', 'load req/s', 'series exposed', 'series per worker (store)', 'series merged', 'KiB on the wire'],
       results.flatMap((r) => [row(r, 'idle', r.idle), row(r, 'under load', r.loaded)]),
     )}\n`,
   );
@@ -627,7 +663,9 @@ async function part2(opts: Options): Promise<void> {
   out(
     '\nseries exposed = sample lines in one idle scrape (the app counter has no worker label, so the workers\' series\n' +
       'sum into one set); series merged = sample values the primary reads and merges per scrape (all worker snapshots);\n' +
-      'server-side mean = promfork_scrape_duration_seconds (collect: flush request, store read, merge, format) over the phase.\n',
+      'server-side mean = promfork_scrape_duration_seconds (collect: flush request, store read, merge, format) over the phase;\n' +
+      `CPU ms/scrape (idle only) = CPU of the primary / of all workers (from /proc, 10 ms ticks) during the idle phase,\n` +
+      `minus their CPU rate over the ${QUIET_MS / 1000} s without scrapes just before, per scrape.\n`,
   );
 }
 
@@ -797,7 +835,7 @@ async function main(): Promise<void> {
   requireBuild();
   const cores = os.cpus().length;
   const p1 = opts.parts.has(1) ? opts.rounds * P1_CONFIGS.length * (opts.warmup + opts.seconds + 2) : 0;
-  const p2 = opts.parts.has(2) ? sum(opts.workers.map((w) => 8 + w * 0.4 + opts.scrapes * (0.005 + w * 0.004) * 3)) : 0;
+  const p2 = opts.parts.has(2) ? sum(opts.workers.map((w) => 8 + w * 0.4 + opts.scrapes * (0.005 + w * 0.004) * 2.5 + QUIET_MS / 1000)) : 0;
   const p3 = opts.parts.has(3) ? sum([opts.blockSeconds, opts.longBlockSeconds].filter((b) => b > 0).map((b) => 2 * (b + 4))) : 0;
   out(
     [

@@ -46,6 +46,7 @@ export async function resolveConfig(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
   cwd: string = process.cwd(),
+  opts: { requireApp?: boolean } = {},
 ): Promise<ResolvedConfig> {
   const cli = parseArgs(argv);
   const rawEnvArgs = env[CMD_ARGS_ENV];
@@ -73,7 +74,7 @@ export async function resolveConfig(
   settings.app = cli.app ?? envArgs.app ?? file?.settings.app ?? null;
   absolutize(settings, cwd);
 
-  if (settings.app === null) {
+  if (settings.app === null && opts.requireApp !== false) {
     throw new PromforkError(
       'PROMFORK_ERR_NO_APP',
       'no app given: pass MODULE[:EXPORT] on the command line (e.g. promfork app.js) or set `app` in the config file',

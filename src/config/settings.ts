@@ -233,6 +233,10 @@ export const SETTINGS: readonly AnySettingDef[] = [
     defaultHelp: '$PROMFORK_INSTANCE, else the host name',
     help: "This server's name in a shared store (Redis keys; the sidecar's server label), e.g. a pod name.",
   },
+  {
+    key: 'allInstances', flags: ['--all-instances'], type: 'bool', default: false, metavar: '',
+    help: '`promfork exporter` only: serve every instance in the store, each series labelled server="NAME".',
+  },
 ];
 
 /** The environment variable holding more command-line options (Gunicorn's GUNICORN_CMD_ARGS). */

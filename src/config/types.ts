@@ -55,6 +55,8 @@ export interface Settings {
   redisUrl: string | null;
   /** This server's name in a shared store (Redis keys, the sidecar's `server` label): the host name by default. */
   metricsInstance: string;
+  /** Sidecar exporter: serve every instance found in the store, each series labelled `server`. */
+  allInstances: boolean;
 }
 
 export type SettingKey = keyof Settings;

@@ -34,6 +34,8 @@ export class Collector implements MetricsSource {
   private readonly folded = new Set<number>();
   /** Every dead worker seen: a late read must never bring its snapshot back (that would count it twice). */
   private readonly dead = new Set<number>();
+  /** Last exposed value of each counter and histogram sample (see holdMonotonic). */
+  private readonly exposed = new Map<string, number>();
 
   constructor(
     private readonly host: CollectorHost,
@@ -60,12 +62,39 @@ export class Collector implements MetricsSource {
     for (const snap of this.snapshots.values()) parts.push(snap.metrics);
     const merged = mergeFamilies(parts);
     this.master.countConflicts(merged.conflicts.length);
+    this.holdMonotonic(merged.families);
     const families = [...merged.families, ...masterFamilies.filter((f) => !merged.families.some((m) => m.name === f.name))];
     families.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.master.scrapeDuration.observe((performance.now() - started) / 1000);
     return format === 'openmetrics'
       ? { body: formatOpenMetrics(families), contentType: OPENMETRICS_CONTENT_TYPE }
       : { body: formatPrometheus(families), contentType: PROMETHEUS_CONTENT_TYPE };
+  }
+
+  /**
+   * Float sums (a histogram's `_sum`, a counter increased by fractions) can come out a few ulps lower
+   * when a dead worker's values move from its snapshot into the retired totals: the additions happen in
+   * another order. Prometheus reads any decrease as a counter reset, so a counter or histogram sample
+   * never goes below the value this primary exposed before (law L1). A larger drop would be a bug of
+   * ours: it is held too, but logged and counted (promfork_counter_drops_total), and tests assert zero.
+   */
+  private holdMonotonic(families: MetricFamily[]): void {
+    for (const f of families) {
+      if (f.type === 'gauge') continue;
+      for (const sample of f.values) {
+        if (f.type === 'summary' && sample.labels.quantile !== undefined) continue;
+        let key = sample.metricName ?? f.name;
+        for (const k in sample.labels) key += `\u0000${k}=${sample.labels[k]}`;
+        const before = this.exposed.get(key);
+        if (before !== undefined && sample.value < before) {
+          if (before - sample.value > 1e-9 * Math.max(1, Math.abs(before))) {
+            this.master.countCounterDrop();
+            this.opts.log.warning(`metrics: ${key.replace(/\u0000/g, ' ')} fell from ${before} to ${sample.value}; held`);
+          }
+          sample.value = before;
+        } else this.exposed.set(key, sample.value);
+      }
+    }
   }
 
   /** Read a worker's persisted snapshot into the cache (never replacing it with an older one). */

@@ -37,6 +37,7 @@ export class MasterMetrics {
   readonly scrapeDuration: Histogram;
   private readonly storeErrors: Counter<'process'>;
   private readonly mergeConflicts: Counter;
+  private readonly counterDrops: Counter;
 
   constructor(ns: string) {
     const registers = [this.registry];
@@ -94,6 +95,11 @@ export class MasterMetrics {
       help: 'Metric families skipped in a scrape because workers declared them with different types',
       registers,
     });
+    this.counterDrops = new Counter({
+      name: 'promfork_counter_drops_total',
+      help: 'Counter or histogram samples that would have decreased beyond float rounding (a bug; held at their last value)',
+      registers,
+    });
     this.restarts.inc(0);
     this.storeErrors.inc({ process: 'worker' }, 0);
     this.storeErrors.inc({ process: 'primary' }, 0);
@@ -110,6 +116,10 @@ export class MasterMetrics {
 
   countStoreErrors(process: 'worker' | 'primary', n = 1): void {
     if (n > 0) this.storeErrors.inc({ process }, n);
+  }
+
+  countCounterDrop(): void {
+    this.counterDrops.inc();
   }
 
   countConflicts(n: number): void {

@@ -37,6 +37,9 @@ export interface SnapshotStore {
   /** The run's retired fold; null when none was written. Rejects when it is unreadable. */
   readRetired(): Promise<unknown | null>;
 
+  /** Heartbeat (Redis): extend the TTL of these live workers' snapshots, the retired fold and the index. */
+  refresh?(pids: number[]): Promise<void>;
+
   /** Remove everything of this run (snapshots and retired fold); never another run's data. */
   clear(): Promise<void>;
 

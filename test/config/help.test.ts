@@ -74,6 +74,7 @@ describe('renderSettings', () => {
       'redisPassword = null',
       'redisUrl = null',
       `metricsInstance = ${JSON.stringify(os.hostname())}`,
+      'allInstances = false',
       '',
     ].join('\n'));
   });

@@ -85,6 +85,9 @@ test('counters never go back and series stay bounded through 50 restarts of ever
   await ok.stop();
   await failing.stop();
   assert.deepEqual(violations, []);
+  // The collector's guard against float rounding never had to hold a real drop.
+  assert.equal(sum(last!, 'promfork_counter_drops_total'), 0);
+  assert.doesNotMatch(server.output, /fell from/);
   assert.ok(scrapes > 20, `scrapes: ${scrapes}`);
   assert.equal(seriesAfterMany, seriesAfterOne);
   const reasons = last!;
