@@ -89,7 +89,7 @@ export class Collector implements MetricsSource {
         if (before !== undefined && sample.value < before) {
           if (before - sample.value > 1e-9 * Math.max(1, Math.abs(before))) {
             this.master.countCounterDrop();
-            this.opts.log.warning(`metrics: ${key.replace(/\u0000/g, ' ')} fell from ${before} to ${sample.value}; held`);
+            this.opts.log.warning(`metrics: ${key.split('\u0000').join(' ')} fell from ${before} to ${sample.value}; held`);
           }
           sample.value = before;
         } else this.exposed.set(key, sample.value);
