@@ -32,7 +32,9 @@ export async function main(argv: string[]): Promise<void> {
   await new Arbiter(config, workerClass).run();
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
+const argv = process.argv.slice(2);
+const command = argv[0] === 'exporter' ? import('./exporter/sidecar-command.js').then((m) => m.runSidecar(argv.slice(1))) : main(argv);
+command.catch((err: unknown) => {
   if (isPromforkError(err)) {
     process.stderr.write(`${err.toLine()}\n`);
     process.exit(err.exitCode);

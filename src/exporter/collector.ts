@@ -53,9 +53,7 @@ export class Collector implements MetricsSource {
     const toRead = booted.filter((w, i) => acks[i] || !this.snapshots.has(w.pid));
     await Promise.all([...toRead.map((w) => this.refresh(w.pid)), this.sampler?.ensure(workers.map((w) => w.pid))]);
 
-    const views: WorkerView[] = workers.map((w) => ({ ...w, snapshotTakenAt: this.snapshots.get(w.pid)?.takenAt ?? null }));
-    this.master.updateWorkers(views, this.sampler);
-    const masterFamilies = await this.master.families();
+    const masterFamilies = await this.masterFamilies();
 
     // From here on synchronous: a fold cannot interleave, so no series can step back.
     const parts: MetricFamily[][] = [this.retired.families()];
@@ -69,6 +67,16 @@ export class Collector implements MetricsSource {
     return format === 'openmetrics'
       ? { body: formatOpenMetrics(families), contentType: OPENMETRICS_CONTENT_TYPE }
       : { body: formatPrometheus(families), contentType: PROMETHEUS_CONTENT_TYPE };
+  }
+
+  /** The primary's own families, with the per-worker gauges refreshed from the live workers. */
+  async masterFamilies(): Promise<MetricFamily[]> {
+    const views: WorkerView[] = this.host
+      .workers()
+      .filter((w) => w.pid > 0)
+      .map((w) => ({ ...w, snapshotTakenAt: this.snapshots.get(w.pid)?.takenAt ?? null }));
+    this.master.updateWorkers(views, this.sampler);
+    return this.master.families();
   }
 
   /**

@@ -7,7 +7,7 @@ import type { WorkerRecord } from '../arbiter/worker-record.js';
 import { isPromforkError } from '../errors.js';
 import { MasterMetrics, type RestartReason } from '../metrics/master-metrics.js';
 import { ProcessSampler } from '../metrics/process-sampler.js';
-import { DirectoryStore } from '../store/directory-store.js';
+import { prepareStore } from '../store/open-store.js';
 import type { SnapshotStore } from '../store/store.js';
 import { Collector } from './collector.js';
 import { MetricsServer } from './metrics-server.js';
@@ -22,6 +22,7 @@ export class PrimaryExporter {
   private readonly sampler = new ProcessSampler();
   private sampleTimer: NodeJS.Timeout | null = null;
   private serverStarting: Promise<void> | null = null;
+  private masterSeq = 0;
 
   constructor(private readonly arbiter: Arbiter) {}
 
@@ -35,7 +36,7 @@ export class PrimaryExporter {
     const { arbiter } = this;
     const cfg = arbiter.cfg;
     this.master = new MasterMetrics(cfg.metricsNamespace);
-    this.store = DirectoryStore.prepare(cfg.multiprocDir, { ppid: arbiter.pid, log: arbiter.log });
+    this.store = prepareStore(cfg, arbiter.pid, arbiter.log);
     this.collector = new Collector(
       {
         workers: () =>
@@ -102,6 +103,7 @@ export class PrimaryExporter {
   async stop(): Promise<void> {
     if (this.sampleTimer) clearInterval(this.sampleTimer);
     await this.server?.close();
+    await this.store?.close().catch(() => {});
     this.server = null;
     this.serverStarting = null;
   }
@@ -109,6 +111,24 @@ export class PrimaryExporter {
   private async sample(): Promise<void> {
     const pids = [...this.arbiter.workers.values()].filter((w) => w.pid > 0).map((w) => w.pid);
     await this.sampler.sample(pids);
+    await this.writeMasterSnapshot(pids);
+  }
+
+  /**
+   * The primary's own metrics go to the store too (under its own pid), so that the sidecar exporter,
+   * which has no primary to ask, serves them as well. The primary's collector never reads this one.
+   */
+  private async writeMasterSnapshot(livePids: number[]): Promise<void> {
+    if (!this.collector || !this.store) return;
+    try {
+      const metrics = await this.collector.masterFamilies();
+      const pid = this.arbiter.pid;
+      await this.store.writeSnapshot({ version: 1, pid, seat: 0, ppid: pid, seq: ++this.masterSeq, takenAt: Date.now(), metrics });
+      await this.store.refresh?.([pid, ...livePids]);
+    } catch (err) {
+      this.master?.countStoreErrors('primary');
+      if (this.masterSeq % 60 === 1) this.arbiter.log.warning(`metrics: cannot write the primary's snapshot: ${(err as Error).message}`);
+    }
   }
 
   private onWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {

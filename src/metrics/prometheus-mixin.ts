@@ -48,7 +48,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
         endpointCap: this.cfg.endpointCap,
         endpointLabel: this.hooks.endpointLabel,
       });
-      this.store = await openStore(this.cfg, this.ppid);
+      this.store = await openStore(this.cfg, this.ppid, this.log);
       await super.init();
       this.registries = [this.metrics.registry, ...(await appRegistries(this.cfg.app, this.cfg.chdir))];
     }

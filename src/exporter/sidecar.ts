@@ -1,0 +1,160 @@
+// `promfork exporter`: the sidecar. Serves /metrics from the store (a directory or Redis) without a
+// primary, with the same TLS and auth options. By default it serves this instance's live run; with
+// --all-instances every instance in the store, each series labelled server="NAME". Its own health
+// metrics (store reachable, snapshot ages, scrape time) are separate and never written to the store.
+
+import { readdir } from 'node:fs/promises';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Settings } from '../config/types.js';
+import type { MetricFamily, Snapshot } from '../store/snapshot.js';
+import type { SnapshotStore } from '../store/store.js';
+import { DirectoryStore } from '../store/directory-store.js';
+import { RedisStore } from '../store/redis-store.js';
+import { redisOptions } from '../store/open-store.js';
+import { RetiredTotals, mergeFamilies } from './merge.js';
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, formatOpenMetrics, formatPrometheus } from './exposition.js';
+import type { MetricsSource } from './metrics-server.js';
+import { workerId } from '../metrics/worker-metrics.js';
+
+interface Log {
+  info(msg: string): void;
+  warning(msg: string): void;
+  error(msg: string, err?: unknown): void;
+}
+
+export interface Run {
+  server: string;
+  ppid: number;
+  store: SnapshotStore;
+}
+
+/** What the primary persists with its fold: the retired totals and the pids already folded into them. */
+export function retiredFamilies(data: unknown): { families: MetricFamily[]; folded: Set<number> } {
+  if (!data || typeof data !== 'object') return { families: [], folded: new Set() };
+  const d = data as { totals?: unknown; folded?: unknown };
+  const folded = new Set(Array.isArray(d.folded) ? d.folded.filter((p): p is number => typeof p === 'number') : []);
+  return { families: RetiredTotals.fromJSON(d.totals).families(), folded };
+}
+
+/** One run's families: retired totals plus every snapshot not yet folded (a fold in progress is never counted twice). */
+export function runFamilies(snapshots: Snapshot[], retired: unknown): MetricFamily[] {
+  const { families, folded } = retiredFamilies(retired);
+  const parts = [families, ...snapshots.filter((s) => !folded.has(s.pid)).map((s) => s.metrics)];
+  return mergeFamilies(parts).families;
+}
+
+function withServerLabel(families: MetricFamily[], server: string): MetricFamily[] {
+  return families.map((f) => ({ ...f, values: f.values.map((v) => ({ ...v, labels: { server, ...v.labels } })) }));
+}
+
+export class SidecarSource implements MetricsSource {
+  private readonly registry = new Registry();
+  private readonly storeUp: Gauge<'store'>;
+  private readonly snapshotAge: Gauge<'server' | 'worker_id'>;
+  private readonly scrapeDuration: Histogram;
+  private readonly problems: Counter;
+  private readonly stores = new Map<string, SnapshotStore>();
+
+  constructor(
+    private readonly s: Settings,
+    private readonly log: Log,
+  ) {
+    const registers = [this.registry];
+    this.storeUp = new Gauge({ name: 'promfork_exporter_store_up', help: 'Whether the last read of the store worked', labelNames: ['store'], registers });
+    this.snapshotAge = new Gauge({
+      name: 'promfork_exporter_snapshot_age_seconds',
+      help: 'Age of each worker snapshot served',
+      labelNames: ['server', 'worker_id'],
+      registers,
+    });
+    this.scrapeDuration = new Histogram({
+      name: 'promfork_exporter_scrape_duration_seconds',
+      help: 'Time to answer a scrape',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.problems = new Counter({ name: 'promfork_exporter_store_problems_total', help: 'Unreadable snapshots skipped', registers });
+  }
+
+  async collect(format: 'prometheus' | 'openmetrics'): Promise<{ body: string; contentType: string }> {
+    const started = performance.now();
+    const kind = this.s.redisEnabled ? 'redis' : 'directory';
+    let families: MetricFamily[] = [];
+    try {
+      const runs = await this.findRuns();
+      const perRun = await Promise.all(
+        runs.map(async (run) => {
+          const [{ snapshots, problems }, retired] = await Promise.all([run.store.readAll(), run.store.readRetired()]);
+          if (problems.length > 0) {
+            this.problems.inc(problems.length);
+            for (const p of problems) this.log.warning(`exporter: ${p}`);
+          }
+          const now = Date.now();
+          for (const snap of snapshots) {
+            if (snap.pid === run.ppid) continue; // the primary's own snapshot
+            this.snapshotAge.set({ server: run.server, worker_id: workerId(snap.seat) }, Math.max(0, (now - snap.takenAt) / 1000));
+          }
+          const fams = runFamilies(snapshots, retired);
+          return this.s.allInstances ? withServerLabel(fams, run.server) : fams;
+        }),
+      );
+      families = mergeFamilies(perRun).families;
+      this.storeUp.set({ store: kind }, 1);
+    } catch (err) {
+      this.storeUp.set({ store: kind }, 0);
+      this.log.warning(`exporter: cannot read the ${kind} store: ${(err as Error).message}`);
+    }
+    this.scrapeDuration.observe((performance.now() - started) / 1000);
+    const own = (await this.registry.getMetricsAsJSON()) as unknown as MetricFamily[];
+    this.snapshotAge.reset();
+    const all = [...families, ...own].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return format === 'openmetrics'
+      ? { body: formatOpenMetrics(all), contentType: OPENMETRICS_CONTENT_TYPE }
+      : { body: formatPrometheus(all), contentType: PROMETHEUS_CONTENT_TYPE };
+  }
+
+  /** The live runs to serve: this instance's, or every instance's with --all-instances. */
+  async findRuns(): Promise<Run[]> {
+    const found = this.s.redisEnabled ? await this.redisRuns() : await this.directoryRuns();
+    return found.map(({ server, ppid }) => {
+      const key = `${server}\u0000${ppid}`;
+      const store =
+        this.stores.get(key) ??
+        (this.s.redisEnabled
+          ? new RedisStore(redisOptions(this.s, ppid, this.log, server))
+          : new DirectoryStore(this.s.multiprocDir, { ppid }));
+      this.stores.set(key, store);
+      return { server, ppid, store };
+    });
+  }
+
+  private async directoryRuns(): Promise<{ server: string; ppid: number }[]> {
+    const names = await readdir(this.s.multiprocDir);
+    const ppids = new Set<number>();
+    for (const name of names) {
+      const m = /^promfork-(\d+)-(?:\d+|retired)\.json$/.exec(name);
+      if (m && isAlive(Number(m[1]))) ppids.add(Number(m[1]));
+    }
+    return [...ppids].map((ppid) => ({ server: this.s.metricsInstance, ppid }));
+  }
+
+  private async redisRuns(): Promise<{ server: string; ppid: number }[]> {
+    const runs = await RedisStore.listRuns(redisOptions(this.s, 0, this.log));
+    return runs
+      .filter((r) => this.s.allInstances || r.instance === this.s.metricsInstance)
+      .map((r) => ({ server: r.instance, ppid: r.ppid }));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.stores.values()].map((s) => s.close().catch(() => {})));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
