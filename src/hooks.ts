@@ -5,6 +5,7 @@ export {
   defaultWorkerInt,
   defaultOnExit,
   defaultPostFork,
+  redisWhenReady,
 } from './hooks/defaults.js';
 export {
   HookContext,

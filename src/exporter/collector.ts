@@ -108,12 +108,17 @@ export class Collector implements MetricsSource {
   /** Read a worker's persisted snapshot into the cache (never replacing it with an older one). */
   private async refresh(pid: number, forFold = false): Promise<void> {
     try {
-      const snap = await this.store.readSnapshot(pid);
+      // A hung store (Redis not answering) must not hold the scrape past its deadline (law L3).
+      const snap = forFold
+        ? await this.store.readSnapshot(pid)
+        : await withDeadline(this.store.readSnapshot(pid), this.opts.scrapeTimeoutMs + 250, 'the store did not answer in time');
       const cur = this.snapshots.get(pid);
       if (this.dead.has(pid) && !forFold) return;
       if (snap && (!cur || snap.seq >= cur.seq)) this.snapshots.set(pid, snap);
+      this.master.setStoreUp(this.store.kind, true);
     } catch (err) {
       this.master.countStoreErrors('primary');
+      this.master.setStoreUp(this.store.kind, false);
       this.opts.log.warning(`metrics: cannot read the snapshot of worker ${pid}: ${(err as Error).message}`);
     }
   }
@@ -141,4 +146,12 @@ export class Collector implements MetricsSource {
       this.opts.log.warning(`metrics: cannot persist the fold of worker ${pid}: ${(err as Error).message}`);
     }
   }
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

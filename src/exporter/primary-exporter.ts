@@ -37,6 +37,7 @@ export class PrimaryExporter {
     const cfg = arbiter.cfg;
     this.master = new MasterMetrics(cfg.metricsNamespace);
     this.store = prepareStore(cfg, arbiter.pid, arbiter.log);
+    this.master.setStoreUp(this.store.kind, true);
     this.collector = new Collector(
       {
         workers: () =>
@@ -125,8 +126,10 @@ export class PrimaryExporter {
       const pid = this.arbiter.pid;
       await this.store.writeSnapshot({ version: 1, pid, seat: 0, ppid: pid, seq: ++this.masterSeq, takenAt: Date.now(), metrics });
       await this.store.refresh?.([pid, ...livePids]);
+      this.master?.setStoreUp(this.store.kind, true);
     } catch (err) {
       this.master?.countStoreErrors('primary');
+      this.master?.setStoreUp(this.store.kind, false);
       if (this.masterSeq % 60 === 1) this.arbiter.log.warning(`metrics: cannot write the primary's snapshot: ${(err as Error).message}`);
     }
   }

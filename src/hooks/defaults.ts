@@ -22,6 +22,24 @@ export async function defaultWhenReady(arbiter: Arbiter): Promise<void> {
   if (manager.setupServer()) await manager.startServer();
 }
 
+/**
+ * Primary, once listening, for Redis configurations: the metrics server as defaultWhenReady, and a check
+ * that the Redis store is enabled and reachable, logged either way (the server runs regardless; the store
+ * reconnects by itself).
+ */
+export async function redisWhenReady(arbiter: Arbiter): Promise<void> {
+  await defaultWhenReady(arbiter);
+  const ctx = new HookContext({ arbiter });
+  if (!arbiter.cfg.redisEnabled) {
+    ctx.logger.warning('redisWhenReady: REDIS_ENABLED is not true, metrics use the directory store');
+    return;
+  }
+  const { RedisStorageManager } = await import('../redis.js');
+  const manager = new RedisStorageManager(arbiter.cfg, arbiter.log);
+  await manager.setup(arbiter.pid);
+  await manager.teardown();
+}
+
 /** Worker, on INT/QUIT: persist its metrics before it goes. */
 export async function defaultWorkerInt(worker: Worker): Promise<void> {
   const ctx = new HookContext({ worker });

@@ -38,6 +38,7 @@ export class MasterMetrics {
   private readonly storeErrors: Counter<'process'>;
   private readonly mergeConflicts: Counter;
   private readonly counterDrops: Counter;
+  private readonly storeUp: Gauge<'store'>;
 
   constructor(ns: string) {
     const registers = [this.registry];
@@ -100,6 +101,12 @@ export class MasterMetrics {
       help: 'Counter or histogram samples that would have decreased beyond float rounding (a bug; held at their last value)',
       registers,
     });
+    this.storeUp = new Gauge({
+      name: 'promfork_store_up',
+      help: 'Whether the last access to the metrics store (directory or redis) worked; 0: the store is missing, see the log',
+      labelNames: ['store'],
+      registers,
+    });
     this.restarts.inc(0);
     this.storeErrors.inc({ process: 'worker' }, 0);
     this.storeErrors.inc({ process: 'primary' }, 0);
@@ -116,6 +123,10 @@ export class MasterMetrics {
 
   countStoreErrors(process: 'worker' | 'primary', n = 1): void {
     if (n > 0) this.storeErrors.inc({ process }, n);
+  }
+
+  setStoreUp(store: string, up: boolean): void {
+    this.storeUp.set({ store }, up ? 1 : 0);
   }
 
   countCounterDrop(): void {
