@@ -84,7 +84,7 @@ export class Collector implements MetricsSource {
    * when a dead worker's values move from its snapshot into the retired totals: the additions happen in
    * another order. Prometheus reads any decrease as a counter reset, so a counter or histogram sample
    * never goes below the value this primary exposed before (law L1). A larger drop would be a bug of
-   * ours: it is held too, but logged and counted (promfork_counter_drops_total), and tests assert zero.
+   * ours: it is held too, but logged and counted (promfork_held_decreases_total), and tests assert zero.
    */
   private holdMonotonic(families: MetricFamily[]): void {
     for (const f of families) {

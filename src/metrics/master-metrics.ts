@@ -97,7 +97,7 @@ export class MasterMetrics {
       registers,
     });
     this.counterDrops = new Counter({
-      name: 'promfork_counter_drops_total',
+      name: 'promfork_held_decreases_total',
       help: 'Counter or histogram samples that would have decreased beyond float rounding (a bug; held at their last value)',
       registers,
     });

@@ -86,7 +86,7 @@ test('counters never go back and series stay bounded through 50 restarts of ever
   await failing.stop();
   assert.deepEqual(violations, []);
   // The collector's guard against float rounding never had to hold a real drop.
-  assert.equal(sum(last!, 'promfork_counter_drops_total'), 0);
+  assert.equal(sum(last!, 'promfork_held_decreases_total'), 0);
   assert.doesNotMatch(server.output, /fell from/);
   assert.ok(scrapes > 20, `scrapes: ${scrapes}`);
   assert.equal(seriesAfterMany, seriesAfterOne);
