@@ -33,7 +33,8 @@ export type WorkerToPrimary =
   /** Async workers: this many connections closed since the last report. */
   | { t: 'closed'; n: number }
   /** The snapshot asked for by `flush` is persisted (ok) or could not be written. */
-  | { t: 'flushed'; id: number; ok: boolean; storeErrors: number }
+  /** `seq` is the sequence number of the snapshot now in the store (unchanged when nothing changed). */
+  | { t: 'flushed'; id: number; ok: boolean; seq: number; storeErrors: number }
   /** The worker is shutting down (max-requests, TERM, parent gone): send it nothing more. */
   | { t: 'quit'; reason: 'max-requests' | 'term' | 'parent' };
 

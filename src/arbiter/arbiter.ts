@@ -238,7 +238,7 @@ export class Arbiter {
         return;
       case 'flushed':
         this.noteStoreErrors(w, m.storeErrors);
-        w.pendingFlushes.get(m.id)?.(m.ok);
+        w.pendingFlushes.get(m.id)?.(m.ok ? m.seq : null);
         return;
       case 'booted':
         w.booted = true;
@@ -271,20 +271,23 @@ export class Arbiter {
     w.storeErrors = reported;
   }
 
-  /** Ask a worker to persist a metrics snapshot; false if it did not manage within `timeoutMs`. */
-  requestFlush(w: WorkerRecord, timeoutMs: number): Promise<boolean> {
-    if (!w.child?.connected) return Promise.resolve(false);
+  /**
+   * Ask a worker to persist a metrics snapshot. Resolves with the seq of its snapshot now in the store,
+   * or null if it did not manage within `timeoutMs`.
+   */
+  requestFlush(w: WorkerRecord, timeoutMs: number): Promise<number | null> {
+    if (!w.child?.connected) return Promise.resolve(null);
     const id = ++this.flushIds;
-    return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => done(false), timeoutMs);
-      const done = (ok: boolean) => {
+    return new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => done(null), timeoutMs);
+      const done = (seq: number | null) => {
         clearTimeout(timer);
         w.pendingFlushes.delete(id);
-        resolve(ok);
+        resolve(seq);
       };
       w.pendingFlushes.set(id, done);
       w.child!.send({ t: 'flush', id }, undefined, undefined, (err) => {
-        if (err) done(false);
+        if (err) done(null);
       });
     });
   }
@@ -305,7 +308,7 @@ export class Arbiter {
 
   private onWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.pid);
-    for (const done of [...w.pendingFlushes.values()]) done(false);
+    for (const done of [...w.pendingFlushes.values()]) done(null);
     const released = releaseUnacknowledgedSockets(w.child);
     if (released > 0) this.log.warning(`${released} connection(s) sent to worker ${w.pid} were lost with it`);
     if (signal === 'SIGKILL') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);

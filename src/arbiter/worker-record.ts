@@ -32,7 +32,7 @@ export class WorkerRecord {
   /** The worker's cumulative count of failed snapshot writes, as last reported. */
   storeErrors = 0;
   /** Flush requests waiting for the worker's answer, by id. */
-  readonly pendingFlushes = new Map<number, (ok: boolean) => void>();
+  readonly pendingFlushes = new Map<number, (seq: number | null) => void>();
 
   constructor(
     readonly age: number,

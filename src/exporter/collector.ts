@@ -18,7 +18,8 @@ export interface CollectorWorker extends Omit<WorkerView, 'snapshotTakenAt'> {
 export interface CollectorHost {
   /** Live workers (forked, not yet reaped). */
   workers(): CollectorWorker[];
-  requestFlush(pid: number, timeoutMs: number): Promise<boolean>;
+  /** The seq of the worker's snapshot now persisted, or null if it did not flush in time. */
+  requestFlush(pid: number, timeoutMs: number): Promise<number | null>;
 }
 
 interface Log {
@@ -30,10 +31,16 @@ export class Collector implements MetricsSource {
   /** Last snapshot read per live (or dead, not yet folded) worker pid. */
   private readonly snapshots = new Map<number, Snapshot>();
   readonly retired = new RetiredTotals();
-  /** Folded workers whose snapshot is not yet removed from the store (persisted with the fold). */
+  /**
+   * Recently folded workers, persisted with the fold: a reader that saw a worker's snapshot before the fold
+   * and reads the fold after it skips that snapshot (no double count). Bounded: the last RECENT_FOLDS pids.
+   */
   private readonly folded = new Set<number>();
   /** Every dead worker seen: a late read must never bring its snapshot back (that would count it twice). */
   private readonly dead = new Set<number>();
+  /** Changes whenever a dead worker is folded into the retired totals. */
+  private foldCount = 0;
+  private lastPart: { key: string; text: string; names: Set<string> } | null = null;
   /** Last exposed value of each counter and histogram sample (see holdMonotonic). */
   private readonly exposed = new Map<string, number>();
 
@@ -50,23 +57,42 @@ export class Collector implements MetricsSource {
     const workers = this.host.workers().filter((w) => w.pid > 0);
     const booted = workers.filter((w) => w.booted);
     const acks = await Promise.all(booted.map((w) => this.host.requestFlush(w.pid, this.opts.scrapeTimeoutMs)));
-    const toRead = booted.filter((w, i) => acks[i] || !this.snapshots.has(w.pid));
+    // Read only what changed: a worker whose persisted seq is the one cached has nothing new.
+    const toRead = booted.filter((w, i) => {
+      const cached = this.snapshots.get(w.pid);
+      return !cached || (acks[i] !== null && acks[i] !== cached.seq);
+    });
     await Promise.all([...toRead.map((w) => this.refresh(w.pid)), this.sampler?.ensure(workers.map((w) => w.pid))]);
 
     const masterFamilies = await this.masterFamilies();
 
     // From here on synchronous: a fold cannot interleave, so no series can step back.
+    const workersPart = this.workersPart(format);
+    const own = masterFamilies.filter((f) => !workersPart.names.has(f.name));
+    this.master.scrapeDuration.observe((performance.now() - started) / 1000);
+    // The workers' families, then the primary's: each family once (law L6); the format needs no global order.
+    return format === 'openmetrics'
+      ? { body: workersPart.text + formatOpenMetrics(own), contentType: OPENMETRICS_CONTENT_TYPE }
+      : { body: workersPart.text + formatPrometheus(own), contentType: PROMETHEUS_CONTENT_TYPE };
+  }
+
+  /**
+   * The merged and formatted families of the workers (retired and live). Idle workers write no new snapshot, so
+   * when no seq changed and nothing was folded, the text of the last scrape is served again without a merge.
+   */
+  private workersPart(format: 'prometheus' | 'openmetrics'): { text: string; names: Set<string> } {
+    let key = `${format}|${this.foldCount}`;
+    for (const [pid, snap] of this.snapshots) key += `|${pid}:${snap.seq}`;
+    if (this.lastPart?.key === key) return this.lastPart;
     const parts: MetricFamily[][] = [this.retired.families()];
     for (const snap of this.snapshots.values()) parts.push(snap.metrics);
     const merged = mergeFamilies(parts);
     this.master.countConflicts(merged.conflicts.length);
     this.holdMonotonic(merged.families);
-    const families = [...merged.families, ...masterFamilies.filter((f) => !merged.families.some((m) => m.name === f.name))];
-    families.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    this.master.scrapeDuration.observe((performance.now() - started) / 1000);
-    return format === 'openmetrics'
-      ? { body: formatOpenMetrics(families), contentType: OPENMETRICS_CONTENT_TYPE }
-      : { body: formatPrometheus(families), contentType: PROMETHEUS_CONTENT_TYPE };
+    let text = format === 'openmetrics' ? formatOpenMetrics(merged.families) : formatPrometheus(merged.families);
+    if (format === 'openmetrics') text = text.slice(0, text.length - '# EOF\n'.length); // the primary's part ends it
+    this.lastPart = { key, text, names: new Set(merged.families.map((f) => f.name)) };
+    return this.lastPart;
   }
 
   /** The primary's own families, with the per-worker gauges refreshed from the live workers. */
@@ -137,16 +163,19 @@ export class Collector implements MetricsSource {
     if (snap) this.retired.fold(snap.metrics);
     this.folded.add(pid);
     this.snapshots.delete(pid);
+    this.foldCount++;
     try {
       await this.store.writeRetired({ totals: this.retired.toJSON(), folded: [...this.folded] });
       await this.store.removeSnapshot(pid);
-      this.folded.delete(pid);
+      while (this.folded.size > RECENT_FOLDS) this.folded.delete(this.folded.values().next().value!);
     } catch (err) {
       this.master.countStoreErrors('primary');
       this.opts.log.warning(`metrics: cannot persist the fold of worker ${pid}: ${(err as Error).message}`);
     }
   }
 }
+
+const RECENT_FOLDS = 256;
 
 function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

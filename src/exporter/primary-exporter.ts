@@ -13,6 +13,7 @@ import { Collector } from './collector.js';
 import { MetricsServer } from './metrics-server.js';
 
 const SAMPLE_MS = 1000;
+const MASTER_SNAPSHOT_TICKS = 5;
 
 export class PrimaryExporter {
   master: MasterMetrics | null = null;
@@ -23,6 +24,7 @@ export class PrimaryExporter {
   private sampleTimer: NodeJS.Timeout | null = null;
   private serverStarting: Promise<void> | null = null;
   private masterSeq = 0;
+  private ticks = 0;
 
   constructor(private readonly arbiter: Arbiter) {}
 
@@ -54,7 +56,7 @@ export class PrimaryExporter {
             })),
         requestFlush: (pid, timeoutMs) => {
           const w = arbiter.workers.get(pid);
-          return w ? arbiter.requestFlush(w, timeoutMs) : Promise.resolve(false);
+          return w ? arbiter.requestFlush(w, timeoutMs) : Promise.resolve(null);
         },
       },
       this.store,
@@ -104,6 +106,9 @@ export class PrimaryExporter {
   async stop(): Promise<void> {
     if (this.sampleTimer) clearInterval(this.sampleTimer);
     await this.server?.close();
+    // A shared Redis outlives the server: remove this run, as its /metrics is gone too (the directory's
+    // files of a dead primary are ignored by the sidecar and cleared by the next start).
+    if (this.store?.kind === 'redis') await this.store.clear().catch(() => {});
     await this.store?.close().catch(() => {});
     this.server = null;
     this.serverStarting = null;
@@ -112,7 +117,8 @@ export class PrimaryExporter {
   private async sample(): Promise<void> {
     const pids = [...this.arbiter.workers.values()].filter((w) => w.pid > 0).map((w) => w.pid);
     await this.sampler.sample(pids);
-    await this.writeMasterSnapshot(pids);
+    // The primary's snapshot is for the sidecar: every 5 s is fresh enough and keeps Redis traffic flat.
+    if (this.ticks++ % MASTER_SNAPSHOT_TICKS === 0) await this.writeMasterSnapshot(pids);
   }
 
   /**
@@ -125,6 +131,7 @@ export class PrimaryExporter {
       const metrics = await this.collector.masterFamilies();
       const pid = this.arbiter.pid;
       await this.store.writeSnapshot({ version: 1, pid, seat: 0, ppid: pid, seq: ++this.masterSeq, takenAt: Date.now(), metrics });
+      // Workers refresh their own key on every write; this keeps a blocked worker's key alive too.
       await this.store.refresh?.([pid, ...livePids]);
       this.master?.setStoreUp(this.store.kind, true);
     } catch (err) {

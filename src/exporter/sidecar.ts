@@ -84,7 +84,7 @@ export class SidecarSource implements MetricsSource {
       const runs = await this.findRuns();
       const perRun = await Promise.all(
         runs.map(async (run) => {
-          const [{ snapshots, problems }, retired] = await Promise.all([run.store.readAll(), run.store.readRetired()]);
+          const { snapshots, problems, retired } = await readRun(run);
           if (problems.length > 0) {
             this.problems.inc(problems.length);
             for (const p of problems) this.log.warning(`exporter: ${p}`);
@@ -148,6 +148,17 @@ export class SidecarSource implements MetricsSource {
   async close(): Promise<void> {
     await Promise.all([...this.stores.values()].map((s) => s.close().catch(() => {})));
   }
+}
+
+/**
+ * A run's snapshots and fold, consistent with a fold happening meanwhile: Redis reads both in one MGET; the
+ * directory reads the snapshots first and the fold after, whose list of folded pids then excludes a snapshot
+ * read before its fold (never counted twice, never missing).
+ */
+async function readRun(run: Run): Promise<{ snapshots: Snapshot[]; problems: string[]; retired: unknown }> {
+  if (run.store instanceof RedisStore) return run.store.readRun(run.server, run.ppid);
+  const { snapshots, problems } = await run.store.readAll();
+  return { snapshots, problems, retired: await run.store.readRetired() };
 }
 
 function isAlive(pid: number): boolean {

@@ -13,7 +13,8 @@ export async function defaultOnStarting(arbiter: Arbiter): Promise<void> {
   if (!arbiter.exporter) return;
   // An unsafe store directory is a configuration error: it propagates and stops the start.
   arbiter.exporter.setup();
-  ctx.logger.debug(`metrics store: ${arbiter.cfg.multiprocDir}`);
+  const cfg = arbiter.cfg;
+  ctx.logger.debug(`metrics store: ${cfg.redisEnabled ? `redis ${cfg.redisHost}:${cfg.redisPort}` : cfg.multiprocDir}`);
 }
 
 /** Primary, once listening: the metrics server (with retries on a taken port; the app serves regardless). */

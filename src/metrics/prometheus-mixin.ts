@@ -10,6 +10,7 @@ import type { PrimaryToWorker } from '../ipc.js';
 import type { Snapshot, MetricFamily } from '../store/snapshot.js';
 import type { SnapshotStore } from '../store/store.js';
 import { openStore } from '../store/open-store.js';
+import { mergeFamilies } from '../exporter/merge.js';
 import { Worker, type WorkerClass } from '../workers/base-worker.js';
 import { parseAppSpec, resolveAppModule } from '../workers/app-loader.js';
 import { WorkerMetrics } from './worker-metrics.js';
@@ -36,6 +37,9 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
     store!: SnapshotStore;
     private registries: AnyRegistry[] = [];
     private seq = 0;
+    /** The seq and content of the last snapshot persisted: an unchanged registry is not written again. */
+    private persistedSeq = 0;
+    private persistedBody = '';
     private storeErrors = 0;
     private current: Promise<boolean> | null = null;
     private next: Promise<boolean> | null = null;
@@ -71,7 +75,9 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
 
     protected override onControl(msg: PrimaryToWorker): void {
       if (msg.t !== 'flush') return;
-      void this.flush().then((ok) => this.send({ t: 'flushed', id: msg.id, ok, storeErrors: this.storeErrors }));
+      void this.flush().then((ok) =>
+        this.send({ t: 'flushed', id: msg.id, ok, seq: this.persistedSeq, storeErrors: this.storeErrors }),
+      );
     }
 
     protected override heartbeatInfo(): { storeErrors?: number } {
@@ -107,7 +113,13 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
 
     private async writeSnapshot(): Promise<boolean> {
       try {
-        const families = (await Promise.all(this.registries.map((r) => r.getMetricsAsJSON()))).flat() as MetricFamily[];
+        let families = (await Promise.all(this.registries.map((r) => r.getMetricsAsJSON()))).flat() as MetricFamily[];
+        // The thread worker's threads: one snapshot per seat, their counters summed with ours (law L6).
+        const external = this.externalMetricFamilies();
+        if (external) families = mergeFamilies([families, ...(await external)]).families;
+        // An idle worker's metrics do not change: skip the write, and the primary skips the read and parse.
+        const body = JSON.stringify(families);
+        if (body === this.persistedBody && this.persistedSeq > 0) return true;
         const snapshot: Snapshot = {
           version: 1,
           pid: this.pid,
@@ -118,6 +130,8 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
           metrics: families,
         };
         await this.store.writeSnapshot(snapshot);
+        this.persistedSeq = snapshot.seq;
+        this.persistedBody = body;
         return true;
       } catch (err) {
         this.storeErrors++;

@@ -181,7 +181,8 @@ export class RedisStore implements SnapshotStore {
         .set(key, json, { expiration: { type: 'PX', value: this.ttlMs } })
         .sAdd(this.indexKey, String(s.pid))
         .pExpire(this.indexKey, this.ttlMs)
-        .exec(),
+        // A pipeline, not MULTI/EXEC: one round trip and 3 commands; the order within it is kept.
+        .execAsPipeline(),
     );
   }
 

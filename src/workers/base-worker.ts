@@ -10,6 +10,7 @@ import type { PrimaryToWorker, WorkerSpec, WorkerToPrimary } from '../ipc.js';
 import { isMessage } from '../ipc.js';
 import { compileAccessLog } from '../logging/access-log.js';
 import type { Logger } from '../logging/logger.js';
+import type { MetricFamily } from '../store/snapshot.js';
 import { loadApp, type RequestListener } from './app-loader.js';
 
 export type WorkerKind = 'sync' | 'async';
@@ -123,6 +124,15 @@ export abstract class Worker {
   /** Called before the process exits on a controlled path (flush state). */
   protected async beforeExit(): Promise<void> {}
 
+  /**
+   * Metric families held outside this thread's registries, as parts to merge (counters and histograms
+   * summed): the thread worker's handler threads each have the app's prom-client registry. The metrics
+   * mixin merges them into its snapshots. Null: there are none.
+   */
+  protected externalMetricFamilies(): Promise<MetricFamily[][]> | null {
+    return null;
+  }
+
   // ---- connections and requests ----
 
   protected onMessage(msg: unknown, handle: unknown): void {
@@ -146,6 +156,11 @@ export abstract class Worker {
   private acceptConnection(socket: Socket): void {
     this.connections.add(socket);
     socket.once('close', () => this.onConnectionClosed(socket));
+    this.serveConnection(socket);
+  }
+
+  /** Serve an accepted connection (tracked in `connections`). The thread worker pipes it to a thread instead. */
+  protected serveConnection(socket: Socket): void {
     this.server.emit('connection', socket);
     // pauseOnConnect in the primary: nothing has been read yet, start reading here.
     socket.resume();

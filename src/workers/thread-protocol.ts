@@ -21,6 +21,16 @@ export const WINDOW = 1024 * 1024;
  */
 export const ACK_BATCH = 128 * 1024;
 
+/**
+ * Response bytes travel in ArrayBuffers of CHUNK bytes that go back and forth (thread-socket.ts's pool): the
+ * main thread returns each one, with the acknowledgement, once the client socket has written it. Without
+ * this, every response byte would leave a dead buffer in the main thread, whose isolate allocates so little
+ * that its garbage collector would let tens of MB of them pile up during one large download. Writes smaller
+ * than POOL_MIN are copied into a buffer of their size (a small response does not hold a chunk).
+ */
+export const CHUNK = 64 * 1024;
+export const POOL_MIN = 8 * 1024;
+
 /** Layout of the SharedArrayBuffer of counters (Int32 slots). */
 export const COUNTER_REQUESTS = 0;
 /** Slot of thread `i`'s requests in flight. */
@@ -80,7 +90,8 @@ export interface RequestReport {
 export type MainToThread =
   | { t: 'conn'; id: number; info: ConnInfo }
   | { t: 'data'; id: number; buf: Uint8Array }
-  | { t: 'ack'; id: number; n: number }
+  /** `n` response bytes written to the client; `bufs`: the CHUNK buffers that carried them, to reuse. */
+  | { t: 'ack'; id: number; n: number; bufs?: ArrayBuffer[] }
   /** The client closed its sending side. */
   | { t: 'end'; id: number }
   /** The client connection is gone. */
@@ -92,13 +103,13 @@ export type MainToThread =
 
 export type ThreadToMain =
   | { t: 'ready' }
-  | { t: 'boot-error'; code: string | null; error: WireError }
+  | { t: 'boot-error'; code: string | null; error: WireError; cause?: WireError }
   | { t: 'data'; id: number; buf: Uint8Array }
   | { t: 'ack'; id: number; n: number }
   /** The thread ended its side: flush what was sent, then close. */
   | { t: 'end'; id: number }
-  /** The thread destroyed the connection (`clean`: after ending it). */
-  | { t: 'close'; id: number; clean: boolean }
+  /** The thread destroyed the connection (after an `end` when it closed it cleanly). */
+  | { t: 'close'; id: number }
   | { t: 'start'; method?: string; url?: string }
   | { t: 'done'; report: RequestReport }
   /** The request that reached max-requests started. */

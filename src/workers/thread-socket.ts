@@ -7,9 +7,24 @@
 // acknowledged once the HTTP parser took them (so the main thread pauses the client past the window).
 
 import { Duplex } from 'node:stream';
-import { ACK_BATCH, WINDOW, type ConnInfo, type ThreadToMain } from './thread-protocol.js';
+import { ACK_BATCH, CHUNK, POOL_MIN, WINDOW, type ConnInfo, type ThreadToMain } from './thread-protocol.js';
 
 export type Post = (msg: ThreadToMain, transfer?: ArrayBuffer[]) => void;
+
+/** The CHUNK-sized buffers of a thread's responses, back from the main thread once written (thread-protocol.ts). */
+export class BufferPool {
+  private readonly free: ArrayBuffer[] = [];
+
+  constructor(private readonly max = 64) {}
+
+  take(): ArrayBuffer {
+    return this.free.pop() ?? new ArrayBuffer(CHUNK);
+  }
+
+  give(bufs: readonly ArrayBuffer[]): void {
+    for (const b of bufs) if (b.byteLength === CHUNK && this.free.length < this.max) this.free.push(b);
+  }
+}
 
 export class PortSocket extends Duplex {
   readonly remoteAddress: string | undefined;
@@ -37,6 +52,7 @@ export class PortSocket extends Duplex {
     readonly id: number,
     info: ConnInfo,
     private readonly post: Post,
+    private readonly pool: BufferPool,
   ) {
     super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024 });
     this.remoteAddress = info.remoteAddress;
@@ -104,7 +120,7 @@ export class PortSocket extends Duplex {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.heldWrite = null;
-    if (!this.remoteClosed) this.post({ t: 'close', id: this.id, clean: this.writableFinished });
+    if (!this.remoteClosed) this.post({ t: 'close', id: this.id });
     this.remoteClosed = true;
     cb(err);
   }
@@ -164,13 +180,35 @@ export class PortSocket extends Duplex {
     for (const c of chunks) total += c.length;
     if (total === 0 || this.remoteClosed) return cb();
     // Always a copy: the app may reuse its buffer (a cached body), so it must not be transferred away.
-    const copy = new Uint8Array(total);
-    let offset = 0;
-    for (const c of chunks) {
-      copy.set(c, offset);
-      offset += c.length;
+    if (total < POOL_MIN) {
+      const copy = new Uint8Array(total);
+      let offset = 0;
+      for (const c of chunks) {
+        copy.set(c, offset);
+        offset += c.length;
+      }
+      this.post({ t: 'data', id: this.id, buf: copy }, [copy.buffer]);
+    } else {
+      // Into pooled CHUNK buffers, one message each.
+      let ab = this.pool.take();
+      let filled = 0;
+      for (const c of chunks) {
+        let from = 0;
+        while (from < c.length) {
+          const n = Math.min(c.length - from, CHUNK - filled);
+          new Uint8Array(ab, filled, n).set(c.subarray(from, from + n));
+          filled += n;
+          from += n;
+          if (filled === CHUNK) {
+            this.post({ t: 'data', id: this.id, buf: new Uint8Array(ab) }, [ab]);
+            ab = this.pool.take();
+            filled = 0;
+          }
+        }
+      }
+      if (filled > 0) this.post({ t: 'data', id: this.id, buf: new Uint8Array(ab, 0, filled) }, [ab]);
+      else this.pool.give([ab]);
     }
-    this.post({ t: 'data', id: this.id, buf: copy }, [copy.buffer]);
     this.sent += total;
     this.bytesWritten += total;
     this.touch();

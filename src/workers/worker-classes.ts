@@ -14,18 +14,26 @@ type Loader = () => Promise<WorkerClass>;
 const BUILTIN: Record<string, Loader> = {
   SyncWorker: async () => (await import('./sync-worker.js')).SyncWorker,
   AsyncWorker: async () => (await import('./async-worker.js')).AsyncWorker,
+  ThreadWorker: async () => (await import('./thread-worker.js')).ThreadWorker,
   PrometheusWorker: async () => (await import('../metrics/prometheus-workers.js')).PrometheusWorker,
   PrometheusAsyncWorker: async () => (await import('../metrics/prometheus-workers.js')).PrometheusAsyncWorker,
+  PrometheusThreadWorker: async () => (await import('../metrics/prometheus-workers.js')).PrometheusThreadWorker,
 };
 
 /** Short names, as Gunicorn's `-k sync`: with metrics on, the Prometheus classes. */
 const SHORT: Record<string, [plain: string, withMetrics: string]> = {
   sync: ['SyncWorker', 'PrometheusWorker'],
   async: ['AsyncWorker', 'PrometheusAsyncWorker'],
+  thread: ['ThreadWorker', 'PrometheusThreadWorker'],
+  gthread: ['ThreadWorker', 'PrometheusThreadWorker'],
 };
 
 /** With --no-metrics a Prometheus class name means its plain class (the overhead baseline). */
-const PLAIN: Record<string, string> = { PrometheusWorker: 'SyncWorker', PrometheusAsyncWorker: 'AsyncWorker' };
+const PLAIN: Record<string, string> = {
+  PrometheusWorker: 'SyncWorker',
+  PrometheusAsyncWorker: 'AsyncWorker',
+  PrometheusThreadWorker: 'ThreadWorker',
+};
 
 export interface ResolvedWorkerClass {
   /** A built-in class name, or an absolute module path with `:Export`. */
@@ -38,12 +46,6 @@ export async function resolveWorkerClass(name: string, cwd: string, metrics: boo
   let builtin = short ? short[metrics ? 1 : 0] : name in BUILTIN ? name : null;
   if (builtin && !metrics) builtin = PLAIN[builtin] ?? builtin;
   if (builtin) return { id: builtin, cls: await loadWorkerClass(builtin, metrics) };
-  if (name === 'thread' || name === 'gthread') {
-    throw new PromforkError(
-      'PROMFORK_ERR_WORKER_CLASS',
-      `--worker-class ${name}: the thread worker is not in this version yet; use "sync" or "async"`,
-    );
-  }
   const { module, exportName } = parseAppSpec(name);
   const file = path.resolve(cwd, module);
   if (!existsSync(file)) {
@@ -81,7 +83,7 @@ async function loadCustomClass(id: string): Promise<WorkerClass> {
   if (!cls) {
     throw new PromforkError(
       'PROMFORK_ERR_WORKER_CLASS',
-      `--worker-class module ${module} exports no worker class${exportName ? ` named "${exportName}"` : ''}: export a class that extends SyncWorker or AsyncWorker from "promfork"`,
+      `--worker-class module ${module} exports no worker class${exportName ? ` named "${exportName}"` : ''}: export a class that extends SyncWorker, AsyncWorker or ThreadWorker from "promfork"`,
     );
   }
   return cls;
