@@ -16,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DirectoryStore } from '../../src/store/directory-store.js';
 import type { Snapshot } from '../../src/store/snapshot.js';
 import { PromforkError } from '../../src/errors.js';
+import { snapshot as makeSnapshot } from '../helpers/snapshots.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STORE_MODULE = pathToFileURL(path.join(ROOT, 'src', 'store', 'directory-store.ts')).href;
@@ -45,35 +46,7 @@ function prepared(ppid = PPID): { dir: string; store: DirectoryStore; warnings: 
 }
 
 function snapshot(pid: number, seat: number, seq = 1, ppid = PPID, value = 42): Snapshot {
-  return {
-    version: 1,
-    pid,
-    seat,
-    ppid,
-    seq,
-    takenAt: 1_700_000_000_000 + seq,
-    metrics: [
-      {
-        name: 'gunicorn_worker_requests_total',
-        help: 'Total requests',
-        type: 'counter',
-        aggregator: 'sum',
-        values: [{ value, labels: { worker_id: `worker_${seat}` } }],
-      },
-      {
-        name: 'gunicorn_worker_request_duration_seconds',
-        help: 'Request duration',
-        type: 'histogram',
-        aggregator: 'sum',
-        values: [
-          { value: 3, labels: { le: 0.005, worker_id: `worker_${seat}` }, metricName: 'gunicorn_worker_request_duration_seconds_bucket' },
-          { value: 5, labels: { le: '+Inf', worker_id: `worker_${seat}` }, metricName: 'gunicorn_worker_request_duration_seconds_bucket' },
-          { value: 0.25, labels: { worker_id: `worker_${seat}` }, metricName: 'gunicorn_worker_request_duration_seconds_sum' },
-          { value: 5, labels: { worker_id: `worker_${seat}` }, metricName: 'gunicorn_worker_request_duration_seconds_count' },
-        ],
-      },
-    ],
-  };
+  return makeSnapshot(pid, seat, seq, ppid, value);
 }
 
 /** A pid that was alive a moment ago and is dead now: a child that exited (and was reaped). */

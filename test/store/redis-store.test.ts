@@ -10,6 +10,7 @@ import { PromforkError } from '../../src/errors.js';
 import { RedisStore, describeRedisTarget, type RedisStoreOptions } from '../../src/store/redis-store.js';
 import type { Snapshot } from '../../src/store/snapshot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { snapshot as makeSnapshot } from '../helpers/snapshots.js';
 
 const PPID = process.pid; // this test process plays the primary
 const PASSWORD = 'pw-Sup3r$ecret/42';
@@ -62,35 +63,7 @@ function open(
 }
 
 function snapshot(pid: number, seat: number, seq = 1, ppid = PPID, value = 42): Snapshot {
-  return {
-    version: 1,
-    pid,
-    seat,
-    ppid,
-    seq,
-    takenAt: 1_700_000_000_000 + seq,
-    metrics: [
-      {
-        name: 'gunicorn_worker_requests_total',
-        help: 'Total requests',
-        type: 'counter',
-        aggregator: 'sum',
-        values: [{ value, labels: { worker_id: `worker_${seat}` } }],
-      },
-      {
-        name: 'gunicorn_worker_request_duration_seconds',
-        help: 'Request duration',
-        type: 'histogram',
-        aggregator: 'sum',
-        values: [
-          { value: 3, labels: { le: 0.005, worker_id: `worker_${seat}` }, metricName: 'gunicorn_worker_request_duration_seconds_bucket' },
-          { value: 5, labels: { le: '+Inf', worker_id: `worker_${seat}` }, metricName: 'gunicorn_worker_request_duration_seconds_bucket' },
-          { value: 0.25, labels: { worker_id: `worker_${seat}` }, metricName: 'gunicorn_worker_request_duration_seconds_sum' },
-          { value: 5, labels: { worker_id: `worker_${seat}` }, metricName: 'gunicorn_worker_request_duration_seconds_count' },
-        ],
-      },
-    ],
-  };
+  return makeSnapshot(pid, seat, seq, ppid, value);
 }
 
 function withNonFinite(s: Snapshot): Snapshot {
