@@ -22,6 +22,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import {
@@ -381,6 +382,33 @@ async function p1Run(config: P1Config, round: number, opts: Options): Promise<P1
   });
 }
 
+interface HotPathMetrics {
+  observe(req: unknown, status: number, durationNs: bigint, error: unknown): void;
+}
+
+/**
+ * CPU ns per call of what the exporter adds to each request in a worker: WorkerMetrics.observe (the built
+ * dist/metrics/worker-metrics.js, the code the servers run), for a successful request. Loaded by path at run
+ * time so that type-checking bench/ does not need a build.
+ */
+async function hotPathNs(): Promise<number> {
+  const file = pathToFileURL(path.join(ROOT, 'dist', 'metrics', 'worker-metrics.js')).href;
+  const mod = (await import(file)) as { WorkerMetrics: new (o: { namespace: string; seat: number; endpointCap: number }) => HotPathMetrics };
+  const metrics = new mod.WorkerMetrics({ namespace: 'gunicorn', seat: 0, endpointCap: 100 });
+  const req = { method: 'GET', url: '/', headers: {} };
+  const durations = Array.from({ length: 1024 }, (_, i) => BigInt(50_000 + i * 37));
+  // Timed by this process's CPU time, not the wall clock: on a shared machine, time spent descheduled
+  // would otherwise count as cost (only this thread runs meanwhile).
+  const run = (n: number) => {
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) metrics.observe(req, 200, durations[i & 1023]!, null);
+    const d = process.cpuUsage(t0);
+    return ((d.user + d.system) * 1000) / n;
+  };
+  run(200_000); // warm-up (JIT)
+  return median(Array.from({ length: 7 }, () => run(500_000)));
+}
+
 async function part1(opts: Options): Promise<void> {
   const cores = os.cpus().length;
   out(
@@ -476,6 +504,14 @@ async function part1(opts: Options): Promise<void> {
       fmt(median(cpuXs), 3),
     ];
   });
+  const hot = await hotPathNs();
+  const offCpuUs = median(samples.filter((s) => s.key === 'off').map((s) => (s.cpuWorkers / 100) * 1e6 / s.rps));
+  out(
+    `\nHot path, measured in this process: WorkerMetrics.observe (dist/metrics/worker-metrics.js, what metrics add to\n` +
+      `each request in a worker) takes ${fmt(hot)} ns of CPU per request (median of 7 x 500,000 calls). Against the --no-metrics\n` +
+      `workers' median ${fmt(offCpuUs, 1)} µs of CPU per request, that predicts on/off = ${fmt(offCpuUs / (offCpuUs + hot / 1000), 3)} when the\n` +
+      'workers are CPU-bound (plus a snapshot write per worker per second, off the request path).\n',
+  );
   out(
     `\nRatios (on = ${P1_CONFIGS[0]!.label}; off = ${P1_CONFIGS[1]!.label}; cluster = ${P1_CONFIGS[2]!.label})\n\n` +
       table(['ratio', 'req/s: of medians', 'req/s: median of per-round', 'req/s: per-round min–max', 'worker CPU per request: median of per-round'], ratioRows) +
@@ -540,11 +576,15 @@ async function scrapePhase(url: string, agent: http.Agent, n: number, gzip: bool
   return { ms, errors, serverMs, last };
 }
 
-/** Sample values in each worker snapshot file of the store (promfork-<ppid>-<pid>.json). */
+/**
+ * Sample values in each worker snapshot file of the store (promfork-<ppid>-<pid>.json); the primary's own
+ * snapshot (pid = ppid, written for the sidecar exporter) is not a worker's and is left out.
+ */
 function storeSeries(dir: string, ppid: number): number[] {
   const counts: number[] = [];
   for (const name of readdirSync(dir)) {
-    if (!new RegExp(`^promfork-${ppid}-\\d+\\.json$`).test(name)) continue;
+    const m = new RegExp(`^promfork-${ppid}-(\\d+)\\.json$`).exec(name);
+    if (!m || Number(m[1]) === ppid) continue;
     const snap = JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as { metrics: { values: unknown[] }[] };
     counts.push(sum(snap.metrics.map((f) => f.values.length)));
   }
@@ -662,7 +702,7 @@ async function part2(opts: Options): Promise<void> {
   }
   out(
     '\nseries exposed = sample lines in one idle scrape (the app counter has no worker label, so the workers\' series\n' +
-      'sum into one set); series merged = sample values the primary reads and merges per scrape (all worker snapshots);\n' +
+      'sum into one set); series merged = sample values in all worker snapshots, which the primary merges when they changed;\n' +
       'server-side mean = promfork_scrape_duration_seconds (collect: flush request, store read, merge, format) over the phase;\n' +
       `CPU ms/scrape (idle only) = CPU of the primary / of all workers (from /proc, 10 ms ticks) during the idle phase,\n` +
       `minus their CPU rate over the ${QUIET_MS / 1000} s without scrapes just before, per scrape.\n`,
@@ -850,6 +890,7 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
   const started = performance.now();
+  const builtAt = distMtime();
   const parts: [number, (o: Options) => Promise<void>][] = [[1, part1], [2, part2], [3, part3]];
   for (const [n, run] of parts) {
     if (!opts.parts.has(n)) continue;
@@ -860,6 +901,9 @@ async function main(): Promise<void> {
     }
   }
   out(`\ntotal time ${fmt((performance.now() - started) / 1000)} s\n`);
+  if (distMtime() !== builtAt) {
+    out(`WARNING: dist/cli.js was rebuilt during the run (now ${distMtime()}): servers started after that ran other code\n`);
+  }
   if (failures.length > 0) {
     process.stderr.write(`\nbench: FAILED: ${failures.length} error(s):\n${failures.map((f) => `  - ${f.split('\n', 1)[0]}`).join('\n')}\n`);
     process.exitCode = 1;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { APP, loadLoop, startServer } from '../helpers/server.js';
-import { scrape, sum, type Scrape } from '../helpers/metrics.js';
+import { scrape, seriesOf, sum, type Scrape } from '../helpers/metrics.js';
 
 const MONOTONIC = /(_total|_bucket|_count|_sum)(\{|$)/;
 
@@ -14,7 +14,7 @@ function monotonicSeries(s: Scrape): Map<string, number> {
 
 test('counters never go back and series stay bounded through 50 restarts of every kind', { timeout: 180_000 }, async () => {
   const { server, url, metricsUrl } = await startServer([
-    APP, '-w', '3', '--max-requests', '150', '--max-requests-jitter', '50', '--metrics-flush-interval', '0.2',
+    APP, '-w', '3', '--max-requests', '400', '--max-requests-jitter', '100', '--metrics-flush-interval', '0.2',
     '--log-level', 'info',
   ], { waitWorkers: 0 });
   await waitFor(async () => sum(await scrape(metricsUrl), 'gunicorn_worker_state', { state: 'running' }) === 3);
@@ -47,15 +47,28 @@ test('counters never go back and series stay bounded through 50 restarts of ever
 
   const restarts = async () => sum(await scrape(metricsUrl), 'gunicorn_master_worker_restarts_total');
   // Per-worker series (the master's signal and restart-reason series are bounded by their label sets).
-  // Compared as sets of keys (the state's entry timestamp aside): the same series, not just as many.
-  const seriesCount = async () =>
-    [...(await scrape(metricsUrl)).samples.keys()]
-      .filter((k) => /^(gunicorn|promfork)_worker_/.test(k))
-      .map((k) => k.replace(/timestamp="\d+"/, 'timestamp=""'))
-      .sort();
+  // Compared as sets of keys (the state's entry timestamp aside): the same series, not just as many. Taken from
+  // a scrape where exactly the 3 seats run (max-requests keeps recycling workers under the load meanwhile).
+  const seriesCount = async () => {
+    let keys: string[] = [];
+    await waitFor(async () => {
+      const s = await scrape(metricsUrl);
+      const states = seriesOf(s, 'gunicorn_worker_state');
+      if (states.length !== 3 || sum(s, 'gunicorn_worker_state', { state: 'running' }) !== 3) return false;
+      if (seriesOf(s, 'promfork_worker_snapshot_age_seconds').length !== 3) return false;
+      keys = [...s.samples.keys()]
+        .filter((k) => /^(gunicorn|promfork)_worker_/.test(k))
+        .map((k) => k.replace(/timestamp="\d+"/, 'timestamp=""'))
+        .sort();
+      return true;
+    });
+    return keys;
+  };
+
+  // n seats, each with a running worker (a recycled worker may still be finishing beside its successor).
   const workersAre = (n: number) => waitFor(async () => {
     const s = await scrape(metricsUrl);
-    return server.workerPids().length === n && sum(s, 'gunicorn_worker_state', { state: 'running' }) === n;
+    return seriesOf(s, 'gunicorn_worker_state').length === n && sum(s, 'gunicorn_worker_state', { state: 'running' }) === n;
   });
 
   // Seat 3 exists once (TTIN) before the first measurement, so both measurements see the same seats.
@@ -69,16 +82,23 @@ test('counters never go back and series stay bounded through 50 restarts of ever
   const seriesAfterOne = await seriesCount();
 
   const actions = ['kill', 'hup', 'ttin', 'kill', 'ttou', 'kill'] as const;
+  let target = 3;
   for (let i = 0; (await restarts()) < 50; i++) {
     const action = actions[i % actions.length]!;
     const pids = server.workerPids();
     if (action === 'kill' && pids.length > 0) process.kill(pids[i % pids.length]!, 'SIGKILL');
     if (action === 'hup') server.signal('SIGHUP');
-    if (action === 'ttin') server.signal('SIGTTIN');
-    if (action === 'ttou') server.signal('SIGTTOU');
-    await waitFor(async () => server.workerPids().length >= 3);
-    if (action === 'hup' || action === 'ttou') await workersAre(3);
+    if (action === 'ttin') {
+      server.signal('SIGTTIN');
+      target++;
+    }
+    if (action === 'ttou') {
+      server.signal('SIGTTOU');
+      target--;
+    }
+    await workersAre(target);
   }
+  for (; target > 3; target--) server.signal('SIGTTOU');
   await workersAre(3);
   const total = await restarts();
   assert.ok(total >= 50, `restarts: ${total}`);
@@ -94,9 +114,13 @@ test('counters never go back and series stay bounded through 50 restarts of ever
   assert.equal(sum(last!, 'promfork_held_decreases_total'), 0);
   assert.doesNotMatch(server.output, /fell from/);
   assert.ok(scrapes > 20, `scrapes: ${scrapes}`);
-  const extra = seriesAfterMany.filter((k) => !seriesAfterOne.includes(k));
-  const missing = seriesAfterOne.filter((k) => !seriesAfterMany.includes(k));
+  // Counter and histogram series: exactly the same set (every seat that ever existed, 0..3). Gauges: one set
+  // per live seat, 3 seats both times (which seats run may differ: TTOU stops the oldest worker).
+  const monotonic = (keys: string[]) => keys.filter((k) => MONOTONIC.test(k));
+  const extra = monotonic(seriesAfterMany).filter((k) => !seriesAfterOne.includes(k));
+  const missing = monotonic(seriesAfterOne).filter((k) => !seriesAfterMany.includes(k));
   assert.deepEqual({ extra, missing }, { extra: [], missing: [] });
+  assert.equal(seriesAfterMany.length, seriesAfterOne.length);
   const reasons = last!;
   for (const reason of ['killed', 'reload', 'max-requests']) {
     assert.ok(sum(reasons, 'gunicorn_master_worker_restart_reasons_total', { reason }) > 0, `restarts by ${reason}`);
