@@ -56,13 +56,16 @@ export class Collector implements MetricsSource {
     const started = performance.now();
     const workers = this.host.workers().filter((w) => w.pid > 0);
     const booted = workers.filter((w) => w.booted);
+    // One deadline for the whole wait (law L3): the flushes, then the reads of what changed.
+    const deadline = started + this.opts.scrapeTimeoutMs;
     const acks = await Promise.all(booted.map((w) => this.host.requestFlush(w.pid, this.opts.scrapeTimeoutMs)));
     // Read only what changed: a worker whose persisted seq is the one cached has nothing new.
     const toRead = booted.filter((w, i) => {
       const cached = this.snapshots.get(w.pid);
       return !cached || (acks[i] !== null && acks[i] !== cached.seq);
     });
-    await Promise.all([...toRead.map((w) => this.refresh(w.pid)), this.sampler?.ensure(workers.map((w) => w.pid))]);
+    const readMs = Math.max(MIN_READ_MS, deadline - performance.now());
+    await Promise.all([...toRead.map((w) => this.refresh(w.pid, false, readMs)), this.sampler?.ensure(workers.map((w) => w.pid))]);
 
     const masterFamilies = await this.masterFamilies();
 
@@ -132,12 +135,12 @@ export class Collector implements MetricsSource {
   }
 
   /** Read a worker's persisted snapshot into the cache (never replacing it with an older one). */
-  private async refresh(pid: number, forFold = false): Promise<void> {
+  private async refresh(pid: number, forFold = false, readMs = 0): Promise<void> {
     try {
       // A hung store (Redis not answering) must not hold the scrape past its deadline (law L3).
       const snap = forFold
         ? await this.store.readSnapshot(pid)
-        : await withDeadline(this.store.readSnapshot(pid), this.opts.scrapeTimeoutMs + 250, 'the store did not answer in time');
+        : await withDeadline(this.store.readSnapshot(pid), readMs, 'the store did not answer in time');
       const cur = this.snapshots.get(pid);
       if (this.dead.has(pid) && !forFold) return;
       if (snap && (!cur || snap.seq >= cur.seq)) this.snapshots.set(pid, snap);
@@ -176,6 +179,8 @@ export class Collector implements MetricsSource {
 }
 
 const RECENT_FOLDS = 256;
+/** Reading a snapshot that was just written takes well under this, even when the flushes used the deadline. */
+const MIN_READ_MS = 50;
 
 function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
