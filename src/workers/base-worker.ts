@@ -80,6 +80,11 @@ export abstract class Worker {
       headersTimeout: Math.max(60_000, keepAliveMs + 1000),
     });
     this.server.on('request', (req, res) => this.handleRequest(req, res));
+    // The server never listens (connections come from the primary), but Node only tracks connections, and so
+    // only closes idle keep-alive ones on closeIdleConnections() and enforces headersTimeout/requestTimeout,
+    // once it has seen 'listening'. Without this an idle keep-alive client holds a stopping worker until the
+    // graceful timeout.
+    this.server.emit('listening');
   }
 
   get kind(): WorkerKind {

@@ -18,6 +18,7 @@ import type { MetricFamily } from '../store/snapshot.js';
 import { loadApp, parseAppSpec, resolveAppModule, type RequestListener } from './app-loader.js';
 import {
   COUNTER_REQUESTS,
+  Outbox,
   counterInflight,
   toWireError,
   type MainToThread,
@@ -31,10 +32,11 @@ import { BufferPool, PortSocket } from './thread-socket.js';
 const data = workerData as ThreadData;
 const port = parentPort!;
 const s = data.settings;
-const counters = new Int32Array(data.counters);
+const counters = new BigInt64Array(data.counters);
 const INFLIGHT = counterInflight(data.slot);
 
-const post = (msg: ThreadToMain, transfer?: ArrayBuffer[]): void => port.postMessage(msg, transfer);
+const outbox = new Outbox<ThreadToMain>((msg, transfer) => port.postMessage(msg, transfer));
+const post = (msg: ThreadToMain, transfer?: ArrayBuffer[]): void => outbox.post(msg, transfer);
 
 const LEVELS = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 } as const;
 type Level = keyof typeof LEVELS;
@@ -74,7 +76,7 @@ const threadWorker = {
   threadSlot: data.slot,
   maxRequests: data.maxRequests,
   get nr(): number {
-    return Atomics.load(counters, COUNTER_REQUESTS);
+    return Number(Atomics.load(counters, COUNTER_REQUESTS));
   },
   get alive(): boolean {
     return !draining;
@@ -108,8 +110,8 @@ server.emit('listening');
 server.on('request', handleRequest);
 
 function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-  const n = Atomics.add(counters, COUNTER_REQUESTS, 1) + 1;
-  Atomics.add(counters, INFLIGHT, 1);
+  const n = Number(Atomics.add(counters, COUNTER_REQUESTS, 1n)) + 1;
+  Atomics.add(counters, INFLIGHT, 1n);
   const entry: Inflight = { req, res, start: process.hrtime.bigint() };
   inflight.add(entry);
   if (forceClose || draining) res.shouldKeepAlive = false;
@@ -137,7 +139,7 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): voi
   res.once('close', () => {
     if (dead) return; // reported by the crash report
     inflight.delete(entry);
-    Atomics.sub(counters, INFLIGHT, 1);
+    Atomics.sub(counters, INFLIGHT, 1n);
     const durationNs = process.hrtime.bigint() - entry.start;
     if (hooks.postRequest) callHookSync(log, hooks, 'postRequest', threadWorker, req, res);
     const report = describeRequest(req, res.statusCode, durationNs, error === null ? null : toWireError(error));
@@ -196,7 +198,7 @@ function formatAccess(
 
 let collecting: Promise<void> = Promise.resolve();
 
-port.on('message', (msg: MainToThread) => {
+function onMessage(msg: MainToThread): void {
   switch (msg.t) {
     case 'data':
       sockets.get(msg.id)?.onData(msg.buf);
@@ -236,7 +238,7 @@ port.on('message', (msg: MainToThread) => {
       return;
     }
   }
-});
+}
 
 function drain(): void {
   if (draining) return;
@@ -282,6 +284,7 @@ function reportDying(error: WireError): void {
   const lost = [...inflight].map(({ req, start }) => describeRequest(req, 500, now - start, error));
   try {
     post({ t: 'dying', inflight: lost, error });
+    outbox.flush();
   } catch {
     // the port is closed
   }
@@ -303,10 +306,16 @@ async function boot(): Promise<void> {
   try {
     if (data.requestHooks && data.configFile) hooks = await loadHooksFromFile(data.configFile);
     app = await loadApp(s.app ?? '', s.chdir);
+    // Messages sent meanwhile (connections to a replacement thread) waited in the port until now.
+    port.on('message', (msg: MainToThread | MainToThread[]) => {
+      if (Array.isArray(msg)) for (const m of msg) onMessage(m);
+      else onMessage(msg);
+    });
     post({ t: 'ready' });
   } catch (err) {
     const cause = isPromforkError(err) && err.cause !== undefined ? toWireError(err.cause) : undefined;
     post({ t: 'boot-error', code: isPromforkError(err) ? err.code : null, error: toWireError(err), cause });
+    outbox.flush();
   }
 }
 

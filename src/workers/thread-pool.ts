@@ -11,8 +11,8 @@
 // Why a connection stays on one thread for its life: the parser's state (a half-received request, a
 // pipelined one) lives in that thread, so moving a connection between requests would need a hand-back
 // protocol for no gain under the usual load (many short connections, or keep-alive clients each with their
-// own connection). A new connection goes to the thread with the fewest requests in flight (read from shared
-// counters, so it is current even while the thread is busy), then the fewest connections, ties rotating.
+// own connection). A new connection goes to the least-loaded thread: connections first, then requests in
+// flight (read from shared counters, so it is current even while the thread is busy), ties rotating.
 // `workerConnections` (enforced by the primary) caps the open connections of the process, `threads` caps how
 // many handlers run JavaScript at once; an I/O-bound async handler does not hold its thread while it waits.
 
@@ -25,6 +25,7 @@ import {
   ACK_BATCH,
   CHUNK,
   COUNTER_REQUESTS,
+  Outbox,
   WINDOW,
   counterInflight,
   counterSlots,
@@ -38,6 +39,15 @@ import {
 } from './thread-protocol.js';
 
 const ENTRY = new URL('./thread-entry.js', import.meta.url);
+
+/**
+ * prom-client's default metrics that describe the whole process (CPU, memory, file descriptors): every thread
+ * that collects default metrics reports the same values, so they are not summed over threads. (A prefix set
+ * with `collectDefaultMetrics({ prefix })` comes before these names.) The `nodejs_*` ones are per thread (heap,
+ * event loop, handles, GC) and are summed or aggregated like any family.
+ */
+const PROCESS_WIDE =
+  /process_(?:cpu_user_seconds_total|cpu_system_seconds_total|cpu_seconds_total|resident_memory_bytes|virtual_memory_bytes|heap_bytes|open_fds|max_fds|start_time_seconds)$/;
 
 export interface PoolLog {
   debug(msg: string, err?: unknown): void;
@@ -119,6 +129,9 @@ class ThreadHandle {
   /** The crash report, when the thread sent one before dying. */
   dying: { inflight: RequestReport[]; error: WireError } | null = null;
   readonly collects = new Map<number, () => void>();
+  /** The answer to the collection in progress. */
+  answer: Promise<void> | null = null;
+  private readonly outbox: Outbox<MainToThread>;
 
   constructor(
     readonly slot: number,
@@ -126,17 +139,19 @@ class ThreadHandle {
   ) {
     // SHARE_ENV: the thread sees the process's environment (a config file may have set it).
     this.thread = new Thread(ENTRY, { workerData: data, env: SHARE_ENV });
+    this.outbox = new Outbox((msg, transfer) => {
+      if (!this.exited) this.thread.postMessage(msg, transfer);
+    });
   }
 
   post(msg: MainToThread, transfer?: ArrayBuffer[]): void {
-    if (this.exited) return;
-    this.thread.postMessage(msg, transfer);
+    if (!this.exited) this.outbox.post(msg, transfer);
   }
 }
 
 export class ThreadPool {
   private readonly handles: (ThreadHandle | null)[];
-  private readonly counters: Int32Array;
+  private readonly counters: BigInt64Array;
   private readonly sharedCounters: SharedArrayBuffer;
   private readonly retired = new RetiredTotals();
   private nextConn = 0;
@@ -148,18 +163,14 @@ export class ThreadPool {
   restarts = 0;
 
   constructor(private readonly opts: PoolOptions) {
-    this.sharedCounters = new SharedArrayBuffer(4 * counterSlots(opts.size));
-    this.counters = new Int32Array(this.sharedCounters);
+    this.sharedCounters = new SharedArrayBuffer(8 * counterSlots(opts.size));
+    this.counters = new BigInt64Array(this.sharedCounters);
     this.handles = new Array<ThreadHandle | null>(opts.size).fill(null);
   }
 
   /** Requests started in this process, over all threads (counts towards max-requests). */
   get requestsStarted(): number {
-    return Atomics.load(this.counters, COUNTER_REQUESTS);
-  }
-
-  get size(): number {
-    return this.opts.size;
+    return Number(Atomics.load(this.counters, COUNTER_REQUESTS));
   }
 
   /** Start every thread and wait until each has loaded the app; a boot error is thrown as the process's. */
@@ -228,46 +239,62 @@ export class ThreadPool {
   async collect(deadlineMs: number): Promise<MetricFamily[][]> {
     const live = this.handles.filter((h): h is ThreadHandle => h !== null && h.ready && !h.exited);
     await Promise.all(live.map((h) => this.collectOne(h, deadlineMs)));
-    const parts = [this.retired.families(), ...this.handles.map((h) => h?.families ?? [])];
+    // Process-wide families (prom-client's default process_* metrics) read the same process counters in every
+    // thread: taken once, from the first thread that has them, not summed.
+    const taken = new Set<string>();
+    const parts = [this.retired.families()];
+    for (const h of this.handles) {
+      if (!h || h.families.length === 0) continue;
+      parts.push(
+        h.families.filter((f) => {
+          if (!PROCESS_WIDE.test(f.name)) return true;
+          if (taken.has(f.name)) return false;
+          taken.add(f.name);
+          return true;
+        }),
+      );
+    }
     return parts.filter((p) => p.length > 0);
-  }
-
-  /** Stop everything now (the process is exiting). */
-  async terminate(): Promise<void> {
-    this.stopped = true;
-    await Promise.all(this.handles.map((h) => h?.thread.terminate()));
   }
 
   // ---- internals ----
 
+  /** Ask a thread for its families (once: a busy thread is not asked again before it answered), wait at most `deadlineMs`. */
   private collectOne(h: ThreadHandle, deadlineMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
+    if (!h.answer) {
       const id = ++this.nextCollect;
-      const timer = setTimeout(() => {
-        h.collects.delete(id);
-        resolve();
-      }, deadlineMs);
-      h.collects.set(id, () => {
-        clearTimeout(timer);
-        resolve();
+      h.answer = new Promise<void>((resolve) => h.collects.set(id, resolve)).finally(() => {
+        h.answer = null;
       });
       h.post({ t: 'collect', id });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, deadlineMs);
     });
+    return Promise.race([h.answer, deadline]).finally(() => clearTimeout(timer));
   }
 
+  /**
+   * The least-loaded thread: 2 x its connections + its requests in flight, ties rotating; a booting thread
+   * only when no thread is ready. Connections come first, so they stay balanced: a burst of new connections
+   * arrives in one turn, before any of their requests is parsed, and counting requests in flight alone would
+   * send the whole burst to whichever thread was idle at that instant (measured: one core used of two).
+   * Between threads with as many connections, the one without a request running (e.g. not stuck in a long
+   * handler) gets it.
+   */
   private pick(): ThreadHandle | null {
     const n = this.handles.length;
     let best: ThreadHandle | null = null;
-    let bestLoad = 0;
-    let bestConns = 0;
+    let bestKey = 0;
     for (let i = 0; i < n; i++) {
       const h = this.handles[(this.rotate + i) % n];
       if (!h || h.exited) continue;
-      const load = Atomics.load(this.counters, counterInflight(h.slot));
-      if (best === null || load < bestLoad || (load === bestLoad && h.conns.size < bestConns)) {
+      const load = 2 * h.conns.size + Number(Atomics.load(this.counters, counterInflight(h.slot)));
+      const key = (h.ready ? 0 : 1e9) + load;
+      if (best === null || key < bestKey) {
         best = h;
-        bestLoad = load;
-        bestConns = h.conns.size;
+        bestKey = key;
       }
     }
     this.rotate = (this.rotate + 1) % Math.max(1, n);
@@ -275,16 +302,13 @@ export class ThreadPool {
   }
 
   private toThread(conn: Conn, buf: Buffer): void {
-    let view: Uint8Array;
-    // A socket read owns its ArrayBuffer: move it to the thread without copying; otherwise copy the bytes.
-    if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) view = new Uint8Array(buf.buffer);
-    else view = new Uint8Array(buf);
-    try {
-      conn.thread.post({ t: 'data', id: conn.id, buf: view }, [view.buffer as ArrayBuffer]);
-    } catch {
-      // not transferable (an external buffer): send a copy
-      conn.thread.post({ t: 'data', id: conn.id, buf: new Uint8Array(buf) });
-    }
+    // Always a copy, transferred. Moving the socket's own read buffer would save a 64 KiB memcpy, but its
+    // memory, allocated by this thread's allocator and dying in the other thread, is not counted by that
+    // thread's garbage collector: a 1 GB upload to a CPU-busy handler kept ~300 MB of dead buffers alive.
+    // Copied into a buffer allocated here (and read buffers dying here, as in any Node server), both
+    // collectors see what they hold.
+    const view = new Uint8Array(buf);
+    conn.thread.post({ t: 'data', id: conn.id, buf: view }, [view.buffer]);
     conn.sent += buf.byteLength;
     if (!conn.paused && conn.sent - conn.peerAcked >= WINDOW) {
       conn.paused = true;
@@ -293,7 +317,7 @@ export class ThreadPool {
   }
 
   private spawn(slot: number): Promise<void> {
-    Atomics.store(this.counters, counterInflight(slot), 0);
+    Atomics.store(this.counters, counterInflight(slot), 0n);
     const handle = new ThreadHandle(slot, { ...this.opts.data, slot, counters: this.sharedCounters });
     this.handles[slot] = handle;
     const { thread } = handle;
@@ -305,7 +329,7 @@ export class ThreadPool {
         if (err) reject(err);
         else resolve();
       };
-      thread.on('message', (msg: ThreadToMain) => {
+      const onMessage = (msg: ThreadToMain) => {
         if (msg.t === 'ready') {
           handle.ready = true;
           settle(null);
@@ -314,6 +338,10 @@ export class ThreadPool {
         } else {
           this.onMessage(handle, msg);
         }
+      };
+      thread.on('message', (msg: ThreadToMain | ThreadToMain[]) => {
+        if (Array.isArray(msg)) for (const m of msg) onMessage(m);
+        else onMessage(msg);
       });
       thread.on('error', (err) => {
         // An uncaught exception the thread's own handler did not see (e.g. while it evaluated its modules).
@@ -400,9 +428,10 @@ export class ThreadPool {
     const reported = h.dying?.inflight ?? [];
     for (const report of reported) this.opts.events.finished(report);
     // Without a crash report (killed outright), the shared counter still says how many were in flight.
-    const unreported = Atomics.load(this.counters, counterInflight(h.slot)) - reported.length;
+    const unreported = Number(Atomics.load(this.counters, counterInflight(h.slot))) - reported.length;
     for (let i = 0; i < unreported; i++) this.opts.events.finished({ status: 500, ns: 0, error: reason });
-    this.retired.fold(h.families);
+    // The live threads' process-wide families already count the dead thread's share.
+    this.retired.fold(h.families.filter((f) => !PROCESS_WIDE.test(f.name)));
     h.families = [];
     if (this.stopped) return;
     this.restarts++;
@@ -412,6 +441,7 @@ export class ThreadPool {
     );
     this.spawn(h.slot).then(
       () => {
+        this.opts.log.info(`Worker thread ${h.slot} (pid:${process.pid}) replaced`);
         if (this.draining) this.handles[h.slot]?.post({ t: 'drain' });
       },
       (err: Error) => this.opts.events.fatal(err),

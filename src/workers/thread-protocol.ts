@@ -31,7 +31,7 @@ export const ACK_BATCH = 128 * 1024;
 export const CHUNK = 64 * 1024;
 export const POOL_MIN = 8 * 1024;
 
-/** Layout of the SharedArrayBuffer of counters (Int32 slots). */
+/** Layout of the SharedArrayBuffer of counters (BigInt64 slots: a process may serve more than 2^31 requests). */
 export const COUNTER_REQUESTS = 0;
 /** Slot of thread `i`'s requests in flight. */
 export const counterInflight = (slot: number): number => 1 + slot;
@@ -46,7 +46,7 @@ export interface ThreadData {
   requestHooks: boolean;
   /** Report each request's start (the worker class overrides `requestStarted`). */
   reportStarts: boolean;
-  /** Process-wide counters (Int32Array over a SharedArrayBuffer). */
+  /** Process-wide counters (BigInt64Array over a SharedArrayBuffer). */
   counters: SharedArrayBuffer;
   maxRequests: number;
   pid: number;
@@ -118,6 +118,39 @@ export type ThreadToMain =
   | { t: 'metrics'; id: number; families: MetricFamily[] }
   /** The thread is dying: its requests in flight (never answered) and why. */
   | { t: 'dying'; inflight: RequestReport[]; error: WireError };
+
+/**
+ * Messages for the other side, sent once per event-loop turn: under load one postMessage (one wake-up of the
+ * other thread) carries the messages of many connections. A single message goes as itself, several as an
+ * array; the receiver handles both. Order is kept.
+ */
+export class Outbox<M> {
+  private msgs: M[] = [];
+  private transfer: ArrayBuffer[] = [];
+  private scheduled = false;
+
+  constructor(private readonly sink: (msg: M | M[], transfer: ArrayBuffer[]) => void) {}
+
+  post(msg: M, transfer?: ArrayBuffer[]): void {
+    this.msgs.push(msg);
+    if (transfer) for (const t of transfer) this.transfer.push(t);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Send what is queued now (before the thread exits). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.msgs.length === 0) return;
+    const msgs = this.msgs;
+    const transfer = this.transfer;
+    this.msgs = [];
+    this.transfer = [];
+    this.sink(msgs.length === 1 ? msgs[0]! : msgs, transfer);
+  }
+}
 
 /** The class name an error is counted under (`error_type`), as `errorType` in worker-metrics.ts. */
 export function toWireError(err: unknown): WireError {

@@ -1,6 +1,7 @@
 // Signals to the primary, with Gunicorn's meaning: TERM graceful, INT/QUIT fast, HUP reload with no
 // dropped request, TTIN/TTOU one worker more/less, USR1 reopen log files.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,3 +112,26 @@ async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 15_
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+test('TERM closes idle keep-alive connections at once: the worker exits without waiting for the graceful timeout', async () => {
+  const { server, url } = await startServer([APP, '-w', '1', '--graceful-timeout', '30', '--keep-alive', '60']);
+  const [worker] = server.workerPids();
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    const first = await new Promise<number>((resolve, reject) => {
+      http.get(`${url}/`, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      }).on('error', reject);
+    });
+    assert.equal(first, 200);
+    assert.equal(Object.values(agent.freeSockets).flat().length, 1, 'an idle keep-alive connection is open');
+    const from = server.output.length;
+    const t0 = Date.now();
+    process.kill(worker!, 'SIGTERM');
+    await server.waitFor(new RegExp(`Worker exiting \\(pid: ${worker}\\)`), { from, timeoutMs: 10_000 });
+    assert.ok(Date.now() - t0 < 5_000, `the worker took ${Date.now() - t0} ms to exit`);
+  } finally {
+    agent.destroy();
+  }
+});
