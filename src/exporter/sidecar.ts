@@ -54,6 +54,7 @@ export class SidecarSource implements MetricsSource {
   private readonly scrapeDuration: Histogram;
   private readonly problems: Counter;
   private readonly stores = new Map<string, SnapshotStore>();
+  private lister: RedisStore | null = null;
 
   constructor(
     private readonly s: Settings,
@@ -139,14 +140,20 @@ export class SidecarSource implements MetricsSource {
   }
 
   private async redisRuns(): Promise<{ server: string; ppid: number }[]> {
-    const runs = await RedisStore.listRuns(redisOptions(this.s, 0, this.log));
+    // One long-lived connection for discovery, not one per scrape.
+    this.lister ??= new RedisStore(redisOptions(this.s, process.pid, this.log, 'sidecar'));
+    const runs = (await this.lister.listInstances()).map((run) => {
+      const colon = run.lastIndexOf(':');
+      return { instance: run.slice(0, colon), ppid: Number(run.slice(colon + 1)) };
+    });
     return runs
       .filter((r) => this.s.allInstances || r.instance === this.s.metricsInstance)
       .map((r) => ({ server: r.instance, ppid: r.ppid }));
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.stores.values()].map((s) => s.close().catch(() => {})));
+    const stores = [...this.stores.values(), ...(this.lister ? [this.lister] : [])];
+    await Promise.all(stores.map((s) => s.close().catch(() => {})));
   }
 }
 
