@@ -18,7 +18,7 @@
 // Every server is stopped by pid (SIGTERM, then SIGKILL to its process group; also on errors and on exit:
 // see bench/lib.ts). Servers log at --log-level info (at debug, workers log every request).
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,6 +47,9 @@ import {
   table,
   withServer,
   type ServerSpec,
+  parseOrExit,
+  failureLog,
+  freshDirs,
 } from './lib.js';
 
 const CLUSTER = path.join(ROOT, 'bench', 'cluster-baseline.js');
@@ -103,9 +106,8 @@ function intList(name: string, raw: string, min: number): number[] {
 }
 
 function parseOptions(argv: string[]): Options {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const v = parseOrExit(USAGE, () =>
+    parseArgs({
       args: argv,
       options: {
         parts: { type: 'string', default: '1,2,3' },
@@ -121,16 +123,8 @@ function parseOptions(argv: string[]): Options {
         'long-block-seconds': { type: 'string', default: '8' },
         help: { type: 'boolean', short: 'h', default: false },
       },
-    });
-  } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  const v = parsed.values;
-  if (v.help) {
-    process.stdout.write(USAGE);
-    process.exit(0);
-  }
+    }).values,
+  );
   const parts = new Set(intList('parts', v.parts, 1));
   if ([...parts].some((p) => p > 3)) {
     process.stderr.write(`bench: --parts takes 1, 2 and/or 3, got ${JSON.stringify(v.parts)}\n\n${USAGE}`);
@@ -155,23 +149,13 @@ function parseOptions(argv: string[]): Options {
 
 // ---- failures: reported as they happen, and the exit status at the end ----
 
-const failures: string[] = [];
-
-function fail(msg: string): void {
-  failures.push(msg);
-  process.stderr.write(`bench: ERROR: ${msg}\n`);
-}
+const { failures, fail } = failureLog();
 
 const out = (s: string) => process.stdout.write(s);
 
 // ---- fresh store directories, removed at exit ----
 
-const TMP = mkdtempSync(path.join(os.tmpdir(), 'promfork-bench-exporter-'));
-let dirs = 0;
-process.on('exit', () => rmSync(TMP, { recursive: true, force: true }));
-
-/** A path that does not exist yet: promfork creates it (mode 0700) and owns it. */
-const freshMultiprocDir = () => path.join(TMP, `multiproc-${++dirs}`);
+const freshMultiprocDir = freshDirs('promfork-bench-exporter-');
 
 // ---- server specs ----
 

@@ -6,7 +6,7 @@
 // SIGKILLs the process group of every server still running: no server outlives a benchmark.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -33,6 +33,45 @@ export function positiveInt(name: string, raw: string, min: number, usage: strin
     process.exit(2);
   }
   return n;
+}
+
+/**
+ * The values of `parse()` (a node:util parseArgs call): a bad option exits 2 with the usage text, and
+ * --help prints it and exits 0.
+ */
+export function parseOrExit<V extends { help?: boolean }>(usage: string, parse: () => V): V {
+  let values: V;
+  try {
+    values = parse();
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${usage}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(usage);
+    process.exit(0);
+  }
+  return values;
+}
+
+/** Failures reported as they happen; `failures` decides the exit status at the end. */
+export function failureLog(): { failures: string[]; fail: (msg: string) => void } {
+  const failures: string[] = [];
+  return {
+    failures,
+    fail(msg: string) {
+      failures.push(msg);
+      process.stderr.write(`bench: ERROR: ${msg}\n`);
+    },
+  };
+}
+
+/** Fresh store directory paths under a temporary directory removed at exit (promfork creates each, 0700). */
+export function freshDirs(prefix: string): () => string {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), prefix));
+  let n = 0;
+  process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+  return () => path.join(tmp, `multiproc-${++n}`);
 }
 
 /** Exit 2 unless dist/cli.js exists (the servers run the build, not the sources). */

@@ -21,11 +21,10 @@
 // The load generator (autocannon) runs in this process and shares the cores with the servers and Redis.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { createClient } from 'redis';
@@ -52,6 +51,9 @@ import {
   sleep,
   table,
   type ServerSpec,
+  parseOrExit,
+  failureLog,
+  freshDirs,
 } from './lib.js';
 
 const REDIS_SERVER = process.env.PROMFORK_BENCH_REDIS_SERVER ?? 'redis-server';
@@ -104,9 +106,8 @@ interface Options {
 const positiveInt = (name: string, raw: string, min: number) => positiveIntOr(name, raw, min, USAGE);
 
 function parseOptions(argv: string[]): Options {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const v = parseOrExit(USAGE, () =>
+    parseArgs({
       args: argv,
       options: {
         parts: { type: 'string', default: '1,2,3' },
@@ -125,16 +126,8 @@ function parseOptions(argv: string[]): Options {
         'boot-budget': { type: 'string', default: '150' },
         help: { type: 'boolean', short: 'h', default: false },
       },
-    });
-  } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  const v = parsed.values;
-  if (v.help) {
-    process.stdout.write(USAGE);
-    process.exit(0);
-  }
+    }).values,
+  );
   const parts = new Set(
     v.parts
       .split(',')
@@ -165,23 +158,13 @@ function parseOptions(argv: string[]): Options {
 
 // ---- failures: reported as they happen, and the exit status at the end ----
 
-const failures: string[] = [];
-
-function fail(msg: string): void {
-  failures.push(msg);
-  process.stderr.write(`bench: ERROR: ${msg}\n`);
-}
+const { failures, fail } = failureLog();
 
 const out = (s: string) => process.stdout.write(s);
 
 // ---- fresh store directories (directory mode), removed at exit ----
 
-const TMP = mkdtempSync(path.join(os.tmpdir(), 'promfork-bench-redis-'));
-let dirs = 0;
-process.on('exit', () => rmSync(TMP, { recursive: true, force: true }));
-
-/** A path that does not exist yet: promfork creates it (mode 0700) and owns it. */
-const freshMultiprocDir = () => path.join(TMP, `multiproc-${++dirs}`);
+const freshMultiprocDir = freshDirs('promfork-bench-redis-');
 
 // ---- redis-server: started on a free loopback port, stopped by pid ----
 

@@ -33,6 +33,7 @@ import {
   requireBuild,
   table,
   type ServerSpec,
+  parseOrExit,
 } from './lib.js';
 
 const APP = PLAIN_APP;
@@ -65,9 +66,8 @@ interface Options {
 const positiveInt = (name: string, raw: string, min: number) => positiveIntOr(name, raw, min, USAGE);
 
 function parseOptions(argv: string[]): Options {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const v = parseOrExit(USAGE, () =>
+    parseArgs({
       args: argv,
       options: {
         seconds: { type: 'string', default: '5' },
@@ -77,16 +77,8 @@ function parseOptions(argv: string[]): Options {
         'bare-close': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
-    });
-  } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  const v = parsed.values;
-  if (v.help) {
-    process.stdout.write(USAGE);
-    process.exit(0);
-  }
+    }).values,
+  );
   return {
     seconds: positiveInt('seconds', v.seconds, 1),
     rounds: positiveInt('rounds', v.rounds, 1),
