@@ -24,7 +24,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { gunzipSync } from 'node:zlib';
 import {
   CLI,
   PLAIN_APP,
@@ -50,7 +49,9 @@ import {
   parseOrExit,
   failureLog,
   freshDirs,
+  multiprocDirOf,
 } from './lib.js';
+import { sampleValues, scrape, seriesCount, sum, type Scrape } from './scrape.js';
 
 const CLUSTER = path.join(ROOT, 'bench', 'cluster-baseline.js');
 const MANY_SERIES = path.join(ROOT, 'bench', 'apps', 'many-series.js');
@@ -59,7 +60,6 @@ const P3_WORKERS = 2;
 const P3_SCRAPES = 10;
 const WARMUP_SCRAPES = 10;
 const QUIET_MS = 2000;
-const SCRAPE_TIMEOUT_MS = 30_000;
 
 // ---- options ----
 
@@ -178,80 +178,6 @@ function clusterSpec(label: string, workers: number): ServerSpec {
 }
 
 /** The directory given to a promfork spec with --multiproc-dir. */
-function multiprocDirOf(spec: ServerSpec): string | null {
-  const i = spec.argv.indexOf('--multiproc-dir');
-  return i >= 0 ? spec.argv[i + 1]! : null;
-}
-
-// ---- scraping ----
-
-interface Scrape {
-  status: number;
-  /** Request sent to body received, ms. */
-  ms: number;
-  /** Decoded body ('' on error). */
-  body: string;
-  /** Bytes on the wire. */
-  bytes: number;
-  error: string | null;
-  /** Unix ms. */
-  startedAt: number;
-  endedAt: number;
-}
-
-function scrape(url: string, agent: http.Agent | false, gzip: boolean, timeoutMs = SCRAPE_TIMEOUT_MS): Promise<Scrape> {
-  return new Promise((resolve) => {
-    const startedAt = Date.now();
-    const t0 = performance.now();
-    let settled = false;
-    const done = (r: Omit<Scrape, 'ms' | 'startedAt' | 'endedAt'>) => {
-      if (settled) return;
-      settled = true;
-      resolve({ ...r, ms: performance.now() - t0, startedAt, endedAt: Date.now() });
-    };
-    const req = http.get(url, { agent, timeout: timeoutMs, headers: gzip ? { 'Accept-Encoding': 'gzip' } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        let body: string;
-        try {
-          body = (res.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
-        } catch (err) {
-          done({ status: res.statusCode ?? 0, body: '', bytes: raw.length, error: `bad body: ${(err as Error).message}` });
-          return;
-        }
-        const status = res.statusCode ?? 0;
-        done({ status, body, bytes: raw.length, error: status === 200 ? null : `HTTP ${status}: ${body.trim().slice(0, 200)}` });
-      });
-      res.on('error', (err) => done({ status: res.statusCode ?? 0, body: '', bytes: 0, error: err.message }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => done({ status: 0, body: '', bytes: 0, error: err.message }));
-  });
-}
-
-/** Series (sample lines) in an exposition. */
-function seriesCount(body: string): number {
-  let n = 0;
-  for (const line of body.split('\n')) if (line !== '' && line[0] !== '#') n++;
-  return n;
-}
-
-/** The values of the samples named `name` (with or without labels) whose labels match `labels` (a substring). */
-function sampleValues(body: string, name: string, labels = ''): number[] {
-  const values: number[] = [];
-  for (const line of body.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== '{' && rest[0] !== ' ') continue;
-    if (labels && !rest.includes(labels)) continue;
-    values.push(Number(line.slice(line.lastIndexOf(' ') + 1)));
-  }
-  return values;
-}
-
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /**
  * Wait until promfork's /metrics shows all `workers` seats running, each with a persisted snapshot, and the

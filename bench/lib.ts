@@ -74,6 +74,12 @@ export function freshDirs(prefix: string): () => string {
   return () => path.join(tmp, `multiproc-${++n}`);
 }
 
+/** The store directory a server spec passes with --multiproc-dir, or null. */
+export function multiprocDirOf(spec: ServerSpec): string | null {
+  const i = spec.argv.indexOf('--multiproc-dir');
+  return i >= 0 ? spec.argv[i + 1]! : null;
+}
+
 /** Exit 2 unless dist/cli.js exists (the servers run the build, not the sources). */
 export function requireBuild(): void {
   if (!existsSync(CLI)) {

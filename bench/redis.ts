@@ -54,11 +54,12 @@ import {
   parseOrExit,
   failureLog,
   freshDirs,
+  multiprocDirOf,
 } from './lib.js';
+import { sampleValues, scrape, seriesCount, sum, type Scrape } from './scrape.js';
 
 const REDIS_SERVER = process.env.PROMFORK_BENCH_REDIS_SERVER ?? 'redis-server';
 const P12_WORKERS = 2;
-const SCRAPE_TIMEOUT_MS = 30_000;
 const WARMUP_SCRAPES = 5;
 
 // ---- options ----
@@ -474,67 +475,6 @@ function promforkSpec(label: string, mode: Mode, workers: number, redisPort: num
   return { label, argv, workers, metrics: mode !== 'off', ...(bootTimeoutMs !== undefined ? { bootTimeoutMs } : {}) };
 }
 
-function multiprocDirOf(spec: ServerSpec): string | null {
-  const i = spec.argv.indexOf('--multiproc-dir');
-  return i >= 0 ? spec.argv[i + 1]! : null;
-}
-
-// ---- scraping ----
-
-interface Scrape {
-  status: number;
-  ms: number;
-  body: string;
-  bytes: number;
-  error: string | null;
-}
-
-function scrape(url: string, agent: http.Agent | false, timeoutMs = SCRAPE_TIMEOUT_MS): Promise<Scrape> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    let settled = false;
-    const done = (r: Omit<Scrape, 'ms'>) => {
-      if (settled) return;
-      settled = true;
-      resolve({ ...r, ms: performance.now() - t0 });
-    };
-    const req = http.get(url, { agent, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        const body = raw.toString('utf8');
-        const status = res.statusCode ?? 0;
-        done({ status, body, bytes: raw.length, error: status === 200 ? null : `HTTP ${status}: ${body.trim().slice(0, 200)}` });
-      });
-      res.on('error', (err) => done({ status: res.statusCode ?? 0, body: '', bytes: 0, error: err.message }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => done({ status: 0, body: '', bytes: 0, error: err.message }));
-  });
-}
-
-/** Series (sample lines) in an exposition; `skip`: a name prefix not counted. */
-function seriesCount(body: string, skip?: string): number {
-  let n = 0;
-  for (const line of body.split('\n')) if (line !== '' && line[0] !== '#' && !(skip && line.startsWith(skip))) n++;
-  return n;
-}
-
-/** The values of the samples named `name` whose labels contain `labels` (a substring). */
-function sampleValues(body: string, name: string, labels = ''): number[] {
-  const values: number[] = [];
-  for (const line of body.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== '{' && rest[0] !== ' ') continue;
-    if (labels && !rest.includes(labels)) continue;
-    values.push(Number(line.slice(line.lastIndexOf(' ') + 1)));
-  }
-  return values;
-}
-
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const REQUEST_COUNTER = 'gunicorn_worker_requests_total';
 
 /** Sum of the request counter in `url`'s /metrics, or null (and a failure) if the scrape failed. */
