@@ -8,3 +8,9 @@ export { ThreadWorker } from './workers/thread-worker.js';
 export { PromforkError, type ErrorCode } from './errors.js';
 export type { Config, Hooks, HookName, Settings, LogLevel } from './config/types.js';
 export { VERSION } from './version.js';
+// Framework adapters: the route template and a caught error for the endpoint and error_type labels.
+export { setRoute, setRequestError } from './adapters/node.js';
+export { promforkExpressErrors } from './adapters/express.js';
+export { promforkFastify } from './adapters/fastify.js';
+export { promforkKoa } from './adapters/koa.js';
+export { promforkHono } from './adapters/hono.js';

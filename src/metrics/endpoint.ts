@@ -9,12 +9,18 @@ export const OTHER = '__other__';
 /** Set by promfork's framework adapters (or the app) on the Node request: the route template. */
 export const ROUTE_PROPERTY = 'promforkRoute';
 
+/**
+ * Set by the adapters on the Node request: the error a framework caught and answered itself (so the worker
+ * never saw it). It names `error_type` when the response is a 5xx.
+ */
+export const ERROR_PROPERTY = 'promforkError';
+
 const ID_SEGMENT =
   /^(?:\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|(?=[^/]*\d)[A-Za-z0-9_-]{20,})$/i;
 
 export function routeTemplate(req: IncomingMessage): string | null {
-  const r = req as IncomingMessage & { promforkRoute?: unknown; route?: { path?: unknown }; baseUrl?: unknown };
-  if (typeof r.promforkRoute === 'string') return r.promforkRoute;
+  const r = req as IncomingMessage & { [ROUTE_PROPERTY]?: unknown; route?: { path?: unknown }; baseUrl?: unknown };
+  if (typeof r[ROUTE_PROPERTY] === 'string') return r[ROUTE_PROPERTY];
   // Express: req.baseUrl + req.route.path once a route matched.
   if (r.route && typeof r.route.path === 'string') {
     return `${typeof r.baseUrl === 'string' ? r.baseUrl : ''}${r.route.path}`;

@@ -3,7 +3,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { EndpointLabeler, methodLabel } from './endpoint.js';
+import { ERROR_PROPERTY, EndpointLabeler, methodLabel } from './endpoint.js';
 
 /** Request duration buckets (seconds): they start well below 100 ms. */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -70,8 +70,11 @@ export class WorkerMetrics {
     if (error === null && status < 500) return;
     const method = methodLabel(req.method);
     const endpoint = this.endpoints.label(req);
+    // A framework that caught the error itself answered with a status: its 4xx (a thrown "not found") is not a
+    // failure, and a 5xx is named after the error an adapter handed over.
+    const cause = error ?? (req as IncomingMessage & { [ERROR_PROPERTY]?: unknown })[ERROR_PROPERTY] ?? null;
     this.failed.inc({ worker_id: this.workerId, method, endpoint });
-    this.errors.inc({ worker_id: this.workerId, method, endpoint, error_type: errorType(error, status) });
+    this.errors.inc({ worker_id: this.workerId, method, endpoint, error_type: errorType(cause, status) });
   }
 }
 

@@ -1,16 +1,23 @@
 // Runs a fetch-style app (Hono and others: `fetch(Request) => Response`) as a Node request listener.
-// Bodies stream both ways: nothing is buffered whole.
+// Bodies stream both ways: nothing is buffered whole. The second argument (Hono's `c.env`) carries the Node
+// request and response as @hono/node-server does, so middleware such as promforkHono() can reach them.
 
 import { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+/** The env a fetch app receives: the same shape as @hono/node-server's `HttpBindings`. */
+export interface NodeBindings {
+  incoming: IncomingMessage;
+  outgoing: ServerResponse;
+}
+
 export interface FetchApp {
-  fetch(request: Request): Response | Promise<Response>;
+  fetch(request: Request, env: NodeBindings): Response | Promise<Response>;
 }
 
 export function fetchToListener(app: FetchApp) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const response = await app.fetch(toRequest(req, res));
+    const response = await app.fetch(toRequest(req, res), { incoming: req, outgoing: res });
     await writeResponse(response, res);
   };
 }

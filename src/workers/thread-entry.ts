@@ -15,6 +15,7 @@ import { isPromforkError } from '../errors.js';
 import { callHookSync } from '../hooks/call-hook.js';
 import { compileAccessLog } from '../logging/access-log.js';
 import type { MetricFamily } from '../store/snapshot.js';
+import { ERROR_PROPERTY } from '../metrics/endpoint.js';
 import { loadApp, parseAppSpec, resolveAppModule, type RequestListener } from './app-loader.js';
 import {
   COUNTER_REQUESTS,
@@ -167,9 +168,17 @@ function describeRequest(
 ): RequestReport {
   const report: RequestReport = { method: req.method, url: req.url, status, ns: Number(durationNs) };
   if (error === null && status < 500) return report;
+  const r = req as http.IncomingMessage & {
+    [ERROR_PROPERTY]?: unknown;
+    promforkRoute?: unknown;
+    route?: { path?: unknown };
+    baseUrl?: unknown;
+  };
+  // The error a framework adapter handed over names the 5xx, as in worker-metrics.ts's observe().
+  const handedOver = r[ERROR_PROPERTY];
   if (error !== null) report.error = error;
+  else if (handedOver !== undefined && handedOver !== null) report.error = toWireError(handedOver);
   report.headers = { ...req.headers };
-  const r = req as http.IncomingMessage & { promforkRoute?: unknown; route?: { path?: unknown }; baseUrl?: unknown };
   if (typeof r.promforkRoute === 'string') report.promforkRoute = r.promforkRoute;
   if (r.route && typeof r.route.path === 'string') {
     report.route = { path: r.route.path, baseUrl: typeof r.baseUrl === 'string' ? r.baseUrl : undefined };

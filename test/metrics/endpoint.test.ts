@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
 import { EndpointLabeler, OTHER, methodLabel, normalizePath, routeTemplate } from '../../src/metrics/endpoint.js';
-import { errorType } from '../../src/metrics/worker-metrics.js';
+import { WorkerMetrics, errorType } from '../../src/metrics/worker-metrics.js';
 
 const req = (fields: Record<string, unknown>) => fields as unknown as IncomingMessage;
 
@@ -63,5 +63,35 @@ describe('labels', () => {
     assert.equal(errorType(new QuotaError('x'), 500), 'QuotaError');
     assert.equal(errorType(null, 503), 'http_503');
     assert.equal(errorType('a string', 500), 'string');
+  });
+});
+
+describe('WorkerMetrics.observe with an error handed over by an adapter (promforkError)', () => {
+  class LedgerError extends Error {}
+  const series = async (m: WorkerMetrics, name: string) => {
+    const family = (await m.registry.getMetricsAsJSON()).find((f) => f.name === name)!;
+    return family.values
+      .filter((v) => v.value > 0)
+      .map((v) => {
+        const { worker_id: _w, ...labels } = v.labels;
+        return { ...labels, value: v.value };
+      });
+  };
+
+  it('names error_type of a 5xx; a 4xx stays a success; the worker-seen error comes first', async () => {
+    const m = new WorkerMetrics({ namespace: 't', seat: 0, endpointCap: 10 });
+    m.observe(req({ method: 'GET', url: '/o/1', promforkRoute: '/o/:id', promforkError: new LedgerError('x') }), 500, 1n, null);
+    m.observe(req({ method: 'GET', url: '/o/2', promforkRoute: '/o/:id', promforkError: new LedgerError('x') }), 404, 1n, null);
+    m.observe(req({ method: 'GET', url: '/o/3', promforkError: new LedgerError('x') }), 500, 1n, new TypeError('y'));
+    m.observe(req({ method: 'GET', url: '/o/4' }), 503, 1n, null);
+    assert.deepEqual(await series(m, 't_worker_requests_total'), [{ value: 4 }]);
+    assert.deepEqual(await series(m, 't_worker_failed_requests_total'), [
+      { method: 'GET', endpoint: '/o/:id', value: 3 },
+    ]);
+    assert.deepEqual(await series(m, 't_worker_error_handling_total'), [
+      { method: 'GET', endpoint: '/o/:id', error_type: 'LedgerError', value: 1 },
+      { method: 'GET', endpoint: '/o/:id', error_type: 'TypeError', value: 1 },
+      { method: 'GET', endpoint: '/o/:id', error_type: 'http_503', value: 1 },
+    ]);
   });
 });
