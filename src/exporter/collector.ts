@@ -30,6 +30,11 @@ interface Log {
 export class Collector implements MetricsSource {
   /** Last snapshot read per live (or dead, not yet folded) worker pid. */
   private readonly snapshots = new Map<number, Snapshot>();
+  /**
+   * When each worker last confirmed, by answering a flush request, that its cached snapshot is its current
+   * state: an idle worker writes nothing new, yet its metrics are not stale (promfork_worker_snapshot_age_seconds).
+   */
+  private readonly confirmedAt = new Map<number, number>();
   readonly retired = new RetiredTotals();
   /**
    * Recently folded workers, persisted with the fold: a reader that saw a worker's snapshot before the fold
@@ -66,6 +71,10 @@ export class Collector implements MetricsSource {
     });
     const readMs = Math.max(MIN_READ_MS, deadline - performance.now());
     await Promise.all([...toRead.map((w) => this.refresh(w.pid, false, readMs)), this.sampler?.ensure(workers.map((w) => w.pid))]);
+    const answeredAt = Date.now();
+    booted.forEach((w, i) => {
+      if (acks[i] !== null && this.snapshots.get(w.pid)?.seq === acks[i]) this.confirmedAt.set(w.pid, answeredAt);
+    });
 
     const masterFamilies = await this.masterFamilies();
 
@@ -103,9 +112,16 @@ export class Collector implements MetricsSource {
     const views: WorkerView[] = this.host
       .workers()
       .filter((w) => w.pid > 0)
-      .map((w) => ({ ...w, snapshotTakenAt: this.snapshots.get(w.pid)?.takenAt ?? null }));
+      .map((w) => ({ ...w, snapshotTakenAt: this.currentAsOf(w.pid) }));
     this.master.updateWorkers(views, this.sampler);
     return this.master.families();
+  }
+
+  /** The time the served snapshot of worker `pid` was known to be current, or null before its first one. */
+  private currentAsOf(pid: number): number | null {
+    const taken = this.snapshots.get(pid)?.takenAt;
+    if (taken === undefined) return null;
+    return Math.max(taken, this.confirmedAt.get(pid) ?? 0);
   }
 
   /**
@@ -166,6 +182,7 @@ export class Collector implements MetricsSource {
     if (snap) this.retired.fold(snap.metrics);
     this.folded.add(pid);
     this.snapshots.delete(pid);
+    this.confirmedAt.delete(pid);
     this.foldCount++;
     try {
       await this.store.writeRetired({ totals: this.retired.toJSON(), folded: [...this.folded] });

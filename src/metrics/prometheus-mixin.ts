@@ -18,6 +18,8 @@ import { WorkerMetrics } from './worker-metrics.js';
 type AnyRegistry = { getMetricsAsJSON(): Promise<unknown[]> };
 
 const FINAL_FLUSH_MS = 2000;
+/** An idle worker's unchanged snapshot is rewritten this often: its age stays below this (plus a flush). */
+export const SNAPSHOT_REFRESH_MS = 10_000;
 
 /** Classes made by withMetrics carry this static flag, so a class is never wrapped twice. */
 export const HAS_METRICS = 'hasMetrics';
@@ -40,6 +42,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
     /** The seq and content of the last snapshot persisted: an unchanged registry is not written again. */
     private persistedSeq = 0;
     private persistedBody = '';
+    private persistedAt = 0;
     private storeErrors = 0;
     private current: Promise<boolean> | null = null;
     private next: Promise<boolean> | null = null;
@@ -117,9 +120,12 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
         // The thread worker's threads: one snapshot per seat, their counters summed with ours (law L6).
         const external = this.externalMetricFamilies();
         if (external) families = mergeFamilies([families, ...(await external)]).families;
-        // An idle worker's metrics do not change: skip the write, and the primary skips the read and parse.
+        // An idle worker's metrics do not change: skip the write, and the primary skips the read and parse. Every
+        // SNAPSHOT_REFRESH_MS the unchanged snapshot is written again all the same, so a reader that cannot ask
+        // the worker (the sidecar exporter) sees from its takenAt that the worker is alive and flushing.
         const body = JSON.stringify(families);
-        if (body === this.persistedBody && this.persistedSeq > 0) return true;
+        const fresh = Date.now() - this.persistedAt < SNAPSHOT_REFRESH_MS;
+        if (body === this.persistedBody && this.persistedSeq > 0 && fresh) return true;
         const snapshot: Snapshot = {
           version: 1,
           pid: this.pid,
@@ -130,6 +136,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
           metrics: families,
         };
         await this.store.writeSnapshot(snapshot);
+        this.persistedAt = snapshot.takenAt;
         this.persistedSeq = snapshot.seq;
         this.persistedBody = body;
         return true;
