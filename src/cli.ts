@@ -32,8 +32,14 @@ export async function main(argv: string[]): Promise<void> {
   await new Arbiter(config, workerClass).run();
 }
 
-const argv = process.argv.slice(2);
-const command = argv[0] === 'exporter' ? import('./exporter/sidecar-command.js').then((m) => m.runSidecar(argv.slice(1))) : main(argv);
+// Subcommands: `promfork exporter` (the sidecar) and `promfork top` (the live view); anything else runs a server.
+function dispatch(argv: string[]): Promise<void> {
+  if (argv[0] === 'exporter') return import('./exporter/sidecar-command.js').then((m) => m.runSidecar(argv.slice(1)));
+  if (argv[0] === 'top') return import('./top/command.js').then((m) => m.runTop(argv.slice(1)));
+  return main(argv);
+}
+
+const command = dispatch(process.argv.slice(2));
 command.catch((err: unknown) => {
   if (isPromforkError(err)) {
     process.stderr.write(`${err.toLine()}\n`);

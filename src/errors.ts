@@ -29,6 +29,11 @@ const registry = {
   PROMFORK_ERR_HOOK_BOOT: EXIT_WORKER_BOOT,
   PROMFORK_ERR_METRICS_SERVER: EXIT_CONFIG,
   PROMFORK_ERR_TLS: EXIT_CONFIG,
+  // `promfork top` reading a metrics endpoint: no answer (refused, DNS, timeout, TLS), a non-200 status,
+  // a body that is not a promfork exposition (or not for the --namespace given).
+  PROMFORK_ERR_SCRAPE_UNREACHABLE: EXIT_CONFIG,
+  PROMFORK_ERR_SCRAPE_STATUS: EXIT_CONFIG,
+  PROMFORK_ERR_SCRAPE_FORMAT: EXIT_CONFIG,
 } as const;
 
 export type ErrorCode = keyof typeof registry;

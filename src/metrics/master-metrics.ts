@@ -1,6 +1,7 @@
 // Metrics the primary owns: the seed's master metrics, the per-worker resource and state gauges
 // (from the primary's own records and /proc, so they stay true while a worker is blocked), and
-// the exporter's health. Only live workers have gauge series (law L2).
+// the exporter's health. Only live workers have gauge series (law L2); `promfork_worker_pid` names the
+// process now in each seat (for `promfork top` and for finding a worker to inspect).
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MetricFamily } from '../store/snapshot.js';
@@ -34,6 +35,7 @@ export class MasterMetrics {
   private readonly uptime: Gauge<'worker_id'>;
   private readonly state: Gauge<'worker_id' | 'state' | 'timestamp'>;
   private readonly snapshotAge: Gauge<'worker_id'>;
+  private readonly pid: Gauge<'worker_id'>;
   readonly scrapeDuration: Histogram;
   private readonly storeErrors: Counter<'process'>;
   private readonly mergeConflicts: Counter;
@@ -76,6 +78,12 @@ export class MasterMetrics {
     this.snapshotAge = new Gauge({
       name: 'promfork_worker_snapshot_age_seconds',
       help: 'Age of the worker snapshot served by the last scrape (staleness: the worker did not flush in time)',
+      labelNames: ['worker_id'],
+      registers,
+    });
+    this.pid = new Gauge({
+      name: 'promfork_worker_pid',
+      help: 'Process id of the worker now in the seat (one series per seat: a replacement updates it)',
       labelNames: ['worker_id'],
       registers,
     });
@@ -144,7 +152,7 @@ export class MasterMetrics {
       const cur = bySeat.get(w.seat);
       if (!cur || w.age > cur.age) bySeat.set(w.seat, w);
     }
-    for (const g of [this.memory, this.cpu, this.uptime, this.state, this.snapshotAge]) g.reset();
+    for (const g of [this.memory, this.cpu, this.uptime, this.state, this.snapshotAge, this.pid]) g.reset();
     for (const w of bySeat.values()) {
       const id = workerId(w.seat);
       const sample = sampler?.get(w.pid);
@@ -152,6 +160,7 @@ export class MasterMetrics {
         this.memory.set({ worker_id: id }, sample.rssBytes);
         this.cpu.set({ worker_id: id }, Math.round(sample.cpuPercent * 100) / 100);
       }
+      this.pid.set({ worker_id: id }, w.pid);
       this.uptime.set({ worker_id: id }, Math.max(0, (now - w.spawnedAt) / 1000));
       this.state.set({ worker_id: id, state: w.state, timestamp: String(w.stateSince) }, 1);
       if (w.snapshotTakenAt !== null) this.snapshotAge.set({ worker_id: id }, Math.max(0, (now - w.snapshotTakenAt) / 1000));

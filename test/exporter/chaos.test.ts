@@ -121,6 +121,8 @@ test('counters never go back and series stay bounded through 50 restarts of ever
   const missing = monotonic(seriesAfterOne).filter((k) => !seriesAfterMany.includes(k));
   assert.deepEqual({ extra, missing }, { extra: [], missing: [] });
   assert.equal(seriesAfterMany.length, seriesAfterOne.length);
+  // The pid gauge follows the replacements on the same seats: one series per seat, never one per pid.
+  assert.equal(seriesAfterMany.filter((k) => k.startsWith('promfork_worker_pid{')).length, 3);
   const reasons = last!;
   for (const reason of ['killed', 'reload', 'max-requests']) {
     assert.ok(sum(reasons, 'gunicorn_master_worker_restart_reasons_total', { reason }) > 0, `restarts by ${reason}`);

@@ -7,7 +7,7 @@ import { APP, request, startServer } from '../helpers/server.js';
 import { scrape, seriesOf, sum } from '../helpers/metrics.js';
 
 test('N requests give exactly N, failures by exception and by 5xx counted once each', async () => {
-  const { url, metricsUrl } = await startServer([APP, '-w', '2']);
+  const { server, url, metricsUrl } = await startServer([APP, '-w', '2']);
   const plan = { ok: 37, thrown: 5, rejected: 4, status503: 6 };
   const calls: Promise<unknown>[] = [];
   for (let i = 0; i < plan.ok; i++) calls.push(request(`${url}/`));
@@ -26,14 +26,16 @@ test('N requests give exactly N, failures by exception and by 5xx counted once e
   assert.equal(sum(s, 'gunicorn_worker_error_handling_total', { error_type: 'TypeError', endpoint: '/reject' }), plan.rejected);
   assert.equal(sum(s, 'gunicorn_worker_error_handling_total', { error_type: 'http_503', endpoint: '/status' }), plan.status503);
   assert.equal(sum(s, 'gunicorn_worker_error_handling_total'), plan.thrown + plan.rejected + plan.status503);
-  // Two seats, each with its own series; memory, CPU, uptime and one state series per seat.
+  // Two seats, each with its own series; memory, CPU, uptime, pid and one state series per seat.
   assert.deepEqual(seriesOf(s, 'gunicorn_worker_requests_total').sort(), [
     'gunicorn_worker_requests_total{worker_id="worker_0"}',
     'gunicorn_worker_requests_total{worker_id="worker_1"}',
   ]);
-  for (const name of ['gunicorn_worker_memory_bytes', 'gunicorn_worker_cpu_percent', 'gunicorn_worker_uptime_seconds', 'gunicorn_worker_state']) {
+  for (const name of ['gunicorn_worker_memory_bytes', 'gunicorn_worker_cpu_percent', 'gunicorn_worker_uptime_seconds', 'gunicorn_worker_state', 'promfork_worker_pid']) {
     assert.equal(seriesOf(s, name).length, 2, name);
   }
+  // The pid gauge names the process now in each seat.
+  assert.deepEqual(seriesOf(s, 'promfork_worker_pid').map((k) => s.samples.get(k)!).sort((a, b) => a - b), server.workerPids());
   assert.ok(sum(s, 'gunicorn_worker_memory_bytes', { worker_id: 'worker_0' }) > 10_000_000);
   assert.equal(sum(s, 'gunicorn_worker_state', { state: 'running' }), 2);
   assert.equal(sum(s, 'gunicorn_master_worker_restarts_total'), 0);

@@ -1,5 +1,6 @@
 // Scraping and parsing Prometheus text exposition in tests: every sample by name and label set.
 import http from 'node:http';
+import { escapeLabelValue, parseExposition as parse } from '../../src/top/exposition-parser.js';
 
 export interface Scrape {
   text: string;
@@ -11,27 +12,20 @@ export interface Scrape {
   ms: number;
 }
 
+/** `name{a="1",b="2"}`: labels sorted, values escaped as in the exposition. */
 export function seriesKey(name: string, labels: Record<string, string> = {}): string {
   const parts = Object.keys(labels)
     .sort()
-    .map((k) => `${k}="${labels[k]}"`);
+    .map((k) => `${k}="${escapeLabelValue(labels[k]!)}"`);
   return parts.length ? `${name}{${parts.join(',')}}` : name;
 }
 
+/** promfork's own parser (src/top), keyed for tests: a sample given twice keeps its last value. */
 export function parseExposition(text: string): { samples: Map<string, number>; types: string[] } {
+  const parsed = parse(text);
   const samples = new Map<string, number>();
-  const types: string[] = [];
-  for (const line of text.split('\n')) {
-    if (line.startsWith('# TYPE ')) types.push(line.split(' ')[2]!);
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
-    if (!m) throw new Error(`unparsable line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const lm of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]!] = lm[2]!;
-    const v = m[3]!;
-    samples.set(seriesKey(m[1]!, labels), v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v));
-  }
-  return { samples, types };
+  for (const s of parsed.samples) samples.set(seriesKey(s.name, s.labels), s.value);
+  return { samples, types: parsed.types };
 }
 
 export function scrape(url: string, headers: Record<string, string> = {}): Promise<Scrape> {
