@@ -19,8 +19,8 @@ import { withDefaultHooks } from '../hooks/defaults.js';
 import { bindAll, closeAll, type Listener } from './listener.js';
 import { Pidfile } from './pidfile.js';
 import { WorkerRecord } from './worker-record.js';
+import { HANDLED_SIGNALS, signalName } from './signals.js';
 
-const HANDLED_SIGNALS: NodeJS.Signals[] = ['SIGHUP', 'SIGQUIT', 'SIGINT', 'SIGTERM', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGWINCH'];
 const TICK_MS = 1000;
 
 const WORKER_ENTRY = fileURLToPath(
@@ -347,7 +347,7 @@ export class Arbiter {
   }
 
   private onSignal(sig: NodeJS.Signals): void {
-    const name = sig.slice(3).toLowerCase();
+    const name = signalName(sig);
     this.events.emit('signal', name);
     // INT or QUIT during a graceful stop escalates at once, as Gunicorn 24+ does.
     if (this.stopping && (sig === 'SIGINT' || sig === 'SIGQUIT')) {

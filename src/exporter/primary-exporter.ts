@@ -4,6 +4,7 @@
 
 import type { Arbiter } from '../arbiter/arbiter.js';
 import type { WorkerRecord } from '../arbiter/worker-record.js';
+import { HANDLED_SIGNALS, signalName } from '../arbiter/signals.js';
 import { isPromforkError } from '../errors.js';
 import { MasterMetrics, type RestartReason } from '../metrics/master-metrics.js';
 import { ProcessSampler } from '../metrics/process-sampler.js';
@@ -37,7 +38,7 @@ export class PrimaryExporter {
     if (this.collector) return;
     const { arbiter } = this;
     const cfg = arbiter.cfg;
-    this.master = new MasterMetrics(cfg.metricsNamespace);
+    this.master = new MasterMetrics(cfg.metricsNamespace, HANDLED_SIGNALS.map(signalName));
     this.store = prepareStore(cfg, arbiter.pid, arbiter.log);
     this.master.setStoreUp(this.store.kind, true);
     this.collector = new Collector(

@@ -23,7 +23,8 @@ export interface WorkerView {
   snapshotTakenAt: number | null;
 }
 
-export type RestartReason = 'crash' | 'killed' | 'timeout' | 'max-requests' | 'reload' | 'term' | 'parent' | 'exit';
+export const RESTART_REASONS = ['crash', 'killed', 'timeout', 'max-requests', 'reload', 'term', 'parent', 'exit'] as const;
+export type RestartReason = (typeof RESTART_REASONS)[number];
 
 export class MasterMetrics {
   readonly registry = new Registry();
@@ -42,7 +43,8 @@ export class MasterMetrics {
   private readonly counterDrops: Counter;
   private readonly storeUp: Gauge<'store'>;
 
-  constructor(ns: string) {
+  /** `signals`: the names of the signals the primary handles (their series exist at 0 from the start). */
+  constructor(ns: string, signals: readonly string[] = []) {
     const registers = [this.registry];
     this.restarts = new Counter({
       name: `${ns}_master_worker_restarts_total`,
@@ -115,7 +117,11 @@ export class MasterMetrics {
       labelNames: ['store'],
       registers,
     });
+    // Every series exists at 0 from the start: Prometheus's increase() cannot see the first restart of a reason
+    // or the first signal otherwise (no sample before it), and the dashboard's per-reason panels would miss it.
     this.restarts.inc(0);
+    for (const reason of RESTART_REASONS) this.restartReasons.inc({ reason }, 0);
+    for (const signal of signals) this.signals.inc({ signal }, 0);
     this.storeErrors.inc({ process: 'worker' }, 0);
     this.storeErrors.inc({ process: 'primary' }, 0);
   }
