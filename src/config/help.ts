@@ -31,6 +31,10 @@ export function renderHelp(): string {
     'MODULE[:EXPORT] is the app: a module path and its export (default export, then `app`);',
     'config key `app`.',
     '',
+    'Subcommands (each has --help):',
+    '  promfork exporter [options]   serve the metrics of servers from their store (the sidecar)',
+    '  promfork top [options]        a live terminal view of a server, read from its metrics URL',
+    '',
     'Options:',
   ];
   const [configOpt, ...otherOpts] = CLI_OPTIONS;

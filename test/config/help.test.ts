@@ -11,6 +11,11 @@ describe('renderHelp', () => {
     assert.equal(help.split('\n')[0], 'Usage: promfork [options] MODULE[:EXPORT]');
   });
 
+  it('names the subcommands', () => {
+    assert.ok(help.includes('\nSubcommands (each has --help):\n  promfork exporter [options] '));
+    assert.ok(help.includes('\n  promfork top [options] '));
+  });
+
   it('lists every flag of the table, with --no-metrics', () => {
     for (const def of SETTINGS) for (const flag of def.flags) assert.match(help, new RegExp(`(^|[ ,])${flag}[ ,\n]`, 'm'), flag);
     for (const opt of CLI_OPTIONS) for (const flag of opt.flags) assert.ok(help.includes(flag), flag);
