@@ -57,6 +57,7 @@ import {
   multiprocDirOf,
 } from './lib.js';
 import { sampleValues, scrape, seriesCount, sum, type Scrape } from './scrape.js';
+import { freePort } from '../test/helpers/ports.js';
 
 const REDIS_SERVER = process.env.PROMFORK_BENCH_REDIS_SERVER ?? 'redis-server';
 const P12_WORKERS = 2;
@@ -328,18 +329,6 @@ async function withCommandStats<T>(redis: RedisProc, body: () => Promise<T>): Pr
   // sent meanwhile; the INFO that took `after` is not: ownInfoCalls - infos = (the ones meanwhile) + 1.
   const ownInfo = redis.ownInfoCalls - infos;
   return { result, stats: statsDelta(before, after, ownInfo), redisCpu: cpu1 - cpu0, seconds };
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** True when a server on `port` answers PING with +PONG. */

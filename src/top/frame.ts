@@ -14,21 +14,6 @@ export interface ScrapeSnapshot {
   time: Date;
 }
 
-export interface WorkerRow {
-  workerId: string;
-  pid: number | null;
-  state: string | null;
-  requests: number;
-  requestRate: number | null;
-  p50: number | null;
-  p99: number | null;
-  failures: number;
-  failureRate: number | null;
-  memoryBytes: number | null;
-  cpuPercent: number | null;
-  uptimeSeconds: number | null;
-}
-
 /** Every seat that ever served (live or retired): the server's totals. */
 export interface TotalRow {
   requests: number;
@@ -37,6 +22,16 @@ export interface TotalRow {
   p99: number | null;
   failures: number;
   failureRate: number | null;
+}
+
+/** One worker seat: its traffic as the totals, and its process. */
+export interface WorkerRow extends TotalRow {
+  workerId: string;
+  pid: number | null;
+  state: string | null;
+  memoryBytes: number | null;
+  cpuPercent: number | null;
+  uptimeSeconds: number | null;
 }
 
 export interface MasterInfo {

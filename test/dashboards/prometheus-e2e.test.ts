@@ -8,12 +8,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { APP, request, startServer } from '../helpers/server.js';
 import { ALERTS_FILE, annotationExprs, loadDashboard, loadRules, panelTargets, parseLabelValues, signalPart, variableQuery } from './dashboard.js';
+import { freePort } from '../helpers/ports.js';
 
 const PROMETHEUS = ['/usr/bin/prometheus', ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'prometheus'))].find(
   (p) => p.startsWith('/') && existsSync(p),
@@ -152,17 +152,6 @@ function killQuietly(pid: number, sig: NodeJS.Signals): void {
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Poll `probe` until it returns a value, with a deadline. */

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { after } from 'node:test';
 import { createClient } from 'redis';
+import { freePort } from './ports.js';
 
 export const REDIS_SERVER =
   process.env.PROMFORK_TEST_REDIS_SERVER ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server');
@@ -192,18 +193,6 @@ function createAdmin(port: number, password: string | undefined) {
     disableClientInfo: true,
     maintNotifications: 'disabled',
     ...(password !== undefined ? { password } : {}),
-  });
-}
-
-/** A port that was free a moment ago on 127.0.0.1 (the caller retries if it is taken meanwhile). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
   });
 }
 

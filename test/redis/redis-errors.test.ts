@@ -2,26 +2,15 @@
 // address each give one clear line naming the setting to fix; the password never appears in any output (log lines
 // at debug level, /metrics); the app keeps serving.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test } from 'node:test';
 import { APP, request, startServer, type Started } from '../helpers/server.js';
 import { scrape, sum } from '../helpers/metrics.js';
 import { startRedis } from '../helpers/redis.js';
+// A loopback port where nothing listens: free a moment ago, and nothing in this test binds it.
+import { freePort as closedPort } from '../helpers/ports.js';
 
 const RIGHT = 'R1ght-pa55-9e2b4a';
 const WRONG = 'Wr0ng-pa55-7f3c1d';
-
-/** A loopback port where nothing listens (it was free a moment ago and nothing in this test binds it). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** The first WARNING or ERROR line that names `address`. */
 async function problemLine(started: Started, address: string): Promise<string> {
