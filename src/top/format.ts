@@ -19,6 +19,12 @@ export function formatUptime(seconds: number | null): string {
   return `${Math.floor(s / 86400)}d${pad(Math.floor((s % 86400) / 3600))}h`;
 }
 
+/** An age (of a snapshot): one decimal under a minute (`4.8s`), then as an uptime (`2m05s`). */
+export function formatAge(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return NONE;
+  return seconds < 60 ? `${Math.max(0, seconds).toFixed(1)}s` : formatUptime(seconds);
+}
+
 /** A latency in milliseconds with three significant digits or so: `0.42ms`, `7.50ms`, `25.0ms`, `250ms`, `12.5s`. */
 export function formatLatency(seconds: number | null): string {
   if (seconds === null || Number.isNaN(seconds)) return NONE;

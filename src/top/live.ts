@@ -19,9 +19,11 @@ const CTRL_C = '\x03';
 export async function runOnce(opts: TopOptions): Promise<void> {
   const url = displayUrl(opts.url);
   const first = await fetchScrape(opts.url, opts.namespace, opts.fetch);
+  // A --server that is not there fails now, not after the interval.
+  if (opts.servers.length > 0) computeFrame(null, first, { namespace: opts.namespace, url, servers: opts.servers });
   await sleep(first.at + opts.intervalSeconds * 1000 - performance.now());
   const second = await fetchScrape(opts.url, opts.namespace, opts.fetch);
-  const lines = renderFrame(computeFrame(first, second, { namespace: opts.namespace, url }));
+  const lines = renderFrame(computeFrame(first, second, { namespace: opts.namespace, url, servers: opts.servers }));
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -49,7 +51,7 @@ export function runLive(opts: TopOptions): Promise<void> {
   const tick = async () => {
     try {
       const cur = await fetchScrape(opts.url, opts.namespace, opts.fetch);
-      frame = computeFrame(prev, cur, { namespace: opts.namespace, url });
+      frame = computeFrame(prev, cur, { namespace: opts.namespace, url, servers: opts.servers });
       prev = cur;
       lines = renderFrame(frame);
     } catch (err) {

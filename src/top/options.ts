@@ -9,7 +9,8 @@ export const TOP_USAGE = `Usage: promfork top [options]
 
 A live view of a running promfork server, read from its metrics endpoint: one line per worker seat
 (pid, state, requests, requests/s, p50 and p99 latency, failures, memory, CPU, uptime), the totals and the
-master's restarts and signals. Refreshed every --interval seconds; q or Ctrl-C quits.
+master's restarts and signals. Refreshed every --interval seconds; q or Ctrl-C quits. From promfork exporter
+--all-instances (series labelled server="NAME"), one block per server: its master line, its seats, its total.
 
 Options:
   --url URL               the metrics endpoint (default: http://127.0.0.1:$PROMETHEUS_METRICS_PORT/metrics,
@@ -17,6 +18,8 @@ Options:
   --interval S            seconds between frames, and between the two scrapes of --once (default: 1)
   --once                  print one plain-text frame (rates over --interval) and exit
   --namespace NAME        the server's --metrics-namespace (default: gunicorn)
+  --server NAME           promfork exporter --all-instances: show only this server (its --metrics-instance);
+                          repeatable, or NAME,NAME (default: every server)
   --timeout S             deadline of each scrape (default: 5)
   --bearer-token TOKEN    send Authorization: Bearer TOKEN
   --basic-auth USER:PASS  send HTTP basic auth
@@ -32,6 +35,8 @@ export interface TopOptions {
   intervalSeconds: number;
   once: boolean;
   namespace: string;
+  /** --server: the servers to show (a sidecar with --all-instances); empty: all. */
+  servers: string[];
   help: boolean;
   fetch: FetchOptions;
 }
@@ -42,6 +47,7 @@ const FLAGS: Record<string, Kind> = {
   '--interval': 'value',
   '--once': 'flag',
   '--namespace': 'value',
+  '--server': 'value',
   '--timeout': 'value',
   '--bearer-token': 'value',
   '--basic-auth': 'value',
@@ -59,6 +65,7 @@ const HELP_FIX = 'see promfork top --help';
 export function parseTopArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): TopOptions {
   const given = new Map<string, string>();
   const headers: string[] = [];
+  const servers: string[] = [];
   const flags = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -84,6 +91,7 @@ export function parseTopArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
     }
     if (value === undefined) throw new PromforkError('PROMFORK_ERR_MISSING_VALUE', `${flag} needs a value (${HELP_FIX})`);
     if (flag === '--header') headers.push(value);
+    else if (flag === '--server') servers.push(value);
     else given.set(flag, value);
   }
 
@@ -100,6 +108,13 @@ export function parseTopArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const url = parseUrl(given.get('--url') ?? `http://127.0.0.1:${env.PROMETHEUS_METRICS_PORT || '9090'}/metrics`, given.has('--url') ? '--url' : 'PROMETHEUS_METRICS_PORT');
   const namespace = given.get('--namespace') ?? 'gunicorn';
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(namespace)) throw invalid('--namespace', namespace, 'expected a metric name prefix such as gunicorn');
+
+  const serverNames: string[] = [];
+  for (const raw of servers) {
+    const names = raw.split(',').map((n) => n.trim());
+    if (names.some((n) => n === '')) throw invalid('--server', raw, 'expected a server name (the server label), or NAME,NAME');
+    for (const n of names) if (!serverNames.includes(n)) serverNames.push(n);
+  }
 
   const requestHeaders: Record<string, string> = {};
   for (const h of headers) {
@@ -142,6 +157,7 @@ export function parseTopArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
     intervalSeconds: seconds('--interval', 1, 0.1),
     once: flags.has('--once'),
     namespace,
+    servers: serverNames,
     help: flags.has('--help'),
     fetch: {
       headers: requestHeaders,

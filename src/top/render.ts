@@ -1,9 +1,11 @@
 // A frame of `promfork top` as plain lines: a header, the master line, one row per worker seat and a total
-// row, aligned in columns. Pure: the same frame gives the same lines (the clock is the frame's time).
+// row, aligned in columns. From the sidecar with --all-instances: the header, the servers found, then a block
+// per server (its line with the master's, its seats, its total), the columns aligned across the blocks.
+// Pure: the same frame gives the same lines (the clock is the frame's time).
 
 import { PromforkError } from '../errors.js';
-import type { Frame, WorkerRow } from './frame.js';
-import { NONE, formatClock, formatCount, formatLatency, formatMemory, formatPercent, formatRate, formatSeconds, formatUptime } from './format.js';
+import type { Frame, MasterInfo, ServerBlock, TotalRow, WorkerRow } from './frame.js';
+import { NONE, formatAge, formatClock, formatCount, formatLatency, formatMemory, formatPercent, formatRate, formatSeconds, formatUptime } from './format.js';
 
 export interface RenderOptions {
   /** Live mode: the last scrape failed (at `time`); shown under the header, above the last good rows. */
@@ -36,14 +38,42 @@ export function renderFrame(frame: Frame, opts: RenderOptions = {}): string[] {
   const rates = frame.elapsedSeconds === null ? 'rates from the next frame' : `rates over ${frame.elapsedSeconds.toFixed(2)}s`;
   const lines = [`promfork top - ${frame.url} - ${formatClock(frame.time)} - ${rates}`];
   if (opts.error) lines.push(errorLine(opts.error, opts.intervalSeconds));
-  lines.push(renderMaster(frame));
+  if (frame.servers) {
+    lines.push(...renderServers(frame.servers.found, frame.servers.blocks));
+    return lines;
+  }
+  lines.push(renderMaster(frame.master, frame.workers.length));
   lines.push('');
   const rows: string[][] = [COLUMNS.map((c) => c.title)];
   for (const w of frame.workers) rows.push(workerCells(w));
-  const t = frame.total;
-  rows.push(['total', '', '', formatCount(t.requests), formatRate(t.requestRate), formatLatency(t.p50), formatLatency(t.p99), formatCount(t.failures), formatRate(t.failureRate), '', '', '']);
+  rows.push(totalCells(frame.total));
   lines.push(...alignColumns(rows));
   if (frame.workers.length === 0) lines.push('(no live workers)');
+  return lines;
+}
+
+/** The servers found (and those shown), then one block per server shown; one column width for all blocks. */
+function renderServers(found: string[], blocks: ServerBlock[]): string[] {
+  const shown = blocks.map((b) => b.server);
+  const filtered = shown.length < found.length ? `; showing ${shown.join(', ')}` : '';
+  const lines = [`servers: ${found.join(', ')}${filtered}`];
+  const rows: string[][] = [];
+  for (const b of blocks) {
+    rows.push(COLUMNS.map((c) => c.title));
+    for (const w of b.workers) rows.push(workerCells(w));
+    rows.push(totalCells(b.total));
+  }
+  const aligned = alignColumns(rows);
+  let at = 0;
+  for (const b of blocks) {
+    const master = b.master === null ? 'master: not in the store yet' : renderMaster(b.master, b.workers.length);
+    const age = b.snapshotAgeSeconds === null ? '' : ` - snapshots up to ${formatAge(b.snapshotAgeSeconds)} old`;
+    lines.push('', `server ${b.server} - ${master}${age}`);
+    const n = b.workers.length + 2;
+    lines.push(...aligned.slice(at, at + n));
+    at += n;
+    if (b.workers.length === 0) lines.push('(no live workers)');
+  }
   return lines;
 }
 
@@ -71,12 +101,14 @@ function errorLine(failure: { error: PromforkError; time: Date }, intervalSecond
   return `error at ${formatClock(failure.time)}: ${failure.error.toLine().replace(/^Error: /, '')}; retrying${every}`;
 }
 
-function renderMaster(frame: Frame): string {
-  const m = frame.master;
-  const seats = frame.workers.length;
+function renderMaster(m: MasterInfo, seats: number): string {
   const reasons = m.reasons.length > 0 ? ` (${m.reasons.map(([r, n]) => `${r} ${formatCount(n)}`).join(', ')})` : '';
   const signals = m.signals.length > 0 ? m.signals.map(([s, n]) => `${s} ${formatCount(n)}`).join(', ') : 'none';
   return `master: ${seats} worker${seats === 1 ? '' : 's'}, restarts ${formatCount(m.restarts)}${reasons}, signals: ${signals}`;
+}
+
+function totalCells(t: TotalRow): string[] {
+  return ['total', '', '', formatCount(t.requests), formatRate(t.requestRate), formatLatency(t.p50), formatLatency(t.p99), formatCount(t.failures), formatRate(t.failureRate), '', '', ''];
 }
 
 function workerCells(w: WorkerRow): string[] {
