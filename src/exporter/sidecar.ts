@@ -55,6 +55,8 @@ export class SidecarSource implements MetricsSource {
   private readonly problems: Counter;
   private readonly stores = new Map<string, SnapshotStore>();
   private lister: RedisStore | null = null;
+  /** The set of primaries sharing the directory last warned about. */
+  private sharedWarned = '';
 
   constructor(
     private readonly s: Settings,
@@ -83,6 +85,8 @@ export class SidecarSource implements MetricsSource {
     let families: MetricFamily[] = [];
     try {
       const runs = await this.findRuns();
+      // Several live primaries in one directory are several servers: never merge their gauges (pids, memory).
+      const labelled = this.s.allInstances || (!this.s.redisEnabled && runs.length > 1);
       const perRun = await Promise.all(
         runs.map(async (run) => {
           const { snapshots, problems, retired } = await readRun(run);
@@ -96,7 +100,7 @@ export class SidecarSource implements MetricsSource {
             this.snapshotAge.set({ server: run.server, worker_id: workerId(snap.seat) }, Math.max(0, (now - snap.takenAt) / 1000));
           }
           const fams = runFamilies(snapshots, retired);
-          return this.s.allInstances ? withServerLabel(fams, run.server) : fams;
+          return labelled ? withServerLabel(fams, run.server) : fams;
         }),
       );
       families = mergeFamilies(perRun).families;
@@ -135,6 +139,18 @@ export class SidecarSource implements MetricsSource {
     for (const name of names) {
       const m = /^promfork-(\d+)-(?:\d+|retired)\.json$/.exec(name);
       if (m && isAlive(Number(m[1]))) ppids.add(Number(m[1]));
+    }
+    // A directory does not record server names: one live primary is this instance; several sharing the directory
+    // are told apart by their pid (`NAME-PID`), and a line says how to give each its own name.
+    if (ppids.size > 1) {
+      const key = [...ppids].sort((a, b) => a - b).join(',');
+      if (key !== this.sharedWarned) {
+        this.sharedWarned = key;
+        this.log.warning(
+          `exporter: ${ppids.size} promfork primaries (pids ${key}) share ${this.s.multiprocDir}: served with server="${this.s.metricsInstance}-PID". Give each server its own PROMETHEUS_MULTIPROC_DIR (one sidecar each), or use Redis with PROMFORK_INSTANCE`,
+        );
+      }
+      return [...ppids].map((ppid) => ({ server: `${this.s.metricsInstance}-${ppid}`, ppid }));
     }
     return [...ppids].map((ppid) => ({ server: this.s.metricsInstance, ppid }));
   }

@@ -181,3 +181,31 @@ test('sidecar on a directory store: exact counts of a running directory-mode ser
   await sidecar.proc.stop();
   assert.equal(sidecar.proc.proc.exitCode, 0, sidecar.proc.output);
 });
+
+test('sidecar on a directory shared by two primaries: one server label per primary, never merged gauges', async () => {
+  const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'promfork-sidecar-')), 'store');
+  const a = await startServer([APP, '-w', '2', '--multiproc-dir', dir]);
+  const b = await startServer([APP, '-w', '1', '--multiproc-dir', dir]);
+  await Promise.all([traffic(a, 5, 1), traffic(b, 3, 0)]);
+  await Promise.all([flushed(a, 6), flushed(b, 3)]);
+  const sidecar = await startSidecar(['--multiproc-dir', dir, '--metrics-instance', 'vm']);
+  const [serverA, serverB] = [`vm-${a.server.pid}`, `vm-${b.server.pid}`];
+  // The primaries' own gauges (pids) reach the store with their snapshot, every 5 s.
+  const s = await until('both primaries\' pid gauges are in the sidecar', async () => {
+    const x = await scrape(sidecar.metricsUrl);
+    return seriesOf(x, 'promfork_worker_pid').length === 3 ? x : undefined;
+  });
+  assert.equal(sum(s, 'gunicorn_worker_requests_total', { server: serverA }), 6, s.text);
+  assert.equal(sum(s, 'gunicorn_worker_requests_total', { server: serverB }), 3);
+  assert.equal(sum(s, 'gunicorn_worker_failed_requests_total', { server: serverA }), 1);
+  const pids = (server: string) =>
+    seriesOf(s, 'promfork_worker_pid')
+      .filter((k) => k.includes(`server="${server}"`))
+      .map((k) => s.samples.get(k)!)
+      .sort();
+  assert.deepEqual(pids(serverA), [...a.server.workerPids()].sort());
+  assert.deepEqual(pids(serverB), [...b.server.workerPids()]);
+  await sidecar.proc.waitFor(/2 promfork primaries \(pids \d+,\d+\) share .*: served with server="vm-PID"/);
+  await sidecar.proc.stop();
+  assert.equal(sidecar.proc.proc.exitCode, 0, sidecar.proc.output);
+});
