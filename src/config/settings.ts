@@ -225,7 +225,7 @@ export const SETTINGS: readonly AnySettingDef[] = [
     check: (v: string) => (/^rediss?:\/\//.test(v) ? undefined : 'expected redis://... or rediss://...'),
     expects: 'a redis:// or rediss:// URL',
     default: (env) => envValue<string>(env, 'REDIS_URL', { type: 'string' }) ?? null,
-    help: 'Redis URL (redis:// or rediss:// for TLS); wins over host, port, db and password.',
+    help: 'Redis URL (redis:// or rediss:// for TLS); wins over host, port and db, and over the password when it has one.',
   },
   {
     key: 'metricsInstance', flags: ['--metrics-instance'], type: 'string', metavar: 'NAME', envVars: ['PROMFORK_INSTANCE'],

@@ -58,7 +58,18 @@ export async function loadApp(spec: string, cwd: string): Promise<RequestListene
       cause: err,
     });
   }
-  const [name, value] = pickExport(ns, exportName, file);
+  const [name, exported] = pickExport(ns, exportName, file);
+  let value = exported;
+  // A promise of the app: CommonJS cannot await at top level (`module.exports = app.ready().then(...)`).
+  if (typeof (exported as { then?: unknown }).then === 'function') {
+    try {
+      value = await exported;
+    } catch (err) {
+      throw new PromforkError('PROMFORK_ERR_APP_IMPORT', `export "${name}" of ${file} is a promise that rejected: ${firstLine(err)}`, {
+        cause: err,
+      });
+    }
+  }
   const listener = await toListener(value);
   if (!listener) {
     throw new PromforkError(

@@ -213,6 +213,18 @@ test("an app that throws at import exits 3 and shows the app's own stack", async
   assert.match(p.output, /^Error: the app failed at import time\n\s+at .*throws-on-import\.js:1:\d+/m);
 });
 
+test('an app exported as a promise that rejects exits 3 and shows the app\'s own stack', async () => {
+  const file = path.join(ROOT, 'test', 'fixtures', 'apps', 'rejected-app.cjs');
+  const p = await expectBootFailure([...BIND, path.relative(ROOT, file)], {
+    code: 3,
+    error: 'PROMFORK_ERR_APP_IMPORT',
+    line: new RegExp(`^Error: export "default" of ${literal(file)} is a promise that rejected: database unreachable at start-up`),
+    reason: 'Worker failed to boot.',
+    appStack: true,
+  });
+  assert.match(p.output, /^Error: database unreachable at start-up\n\s+at .*rejected-app\.cjs:2:\d+/m);
+});
+
 test('a postFork hook that throws exits 3: Worker failed to boot', async () => {
   await expectBootFailure(['-c', path.join(FIXTURES, 'hooks', 'post-fork-throws.config.js'), ...BIND, APP], {
     code: 3,

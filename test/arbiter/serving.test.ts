@@ -20,6 +20,13 @@ test('a request listener app is served by every worker', async () => {
   assert.deepEqual([...seen].sort((a, b) => a - b), workers);
 });
 
+test('a CommonJS app exported as a promise of its listener is served once the promise resolved', async () => {
+  const { server, url } = await startServer([path.join(FIXTURES, 'apps', 'promised-app.cjs')]);
+  const r = await request(`${url}/`);
+  assert.equal(r.status, 200);
+  assert.equal(r.body, `promised ${server.workerPids()[0]}\n`);
+});
+
 test('a fetch-style app gets method, body and headers, and streams its response', async () => {
   const { url } = await startServer([path.join(FIXTURES, 'apps', 'fetch-app.js')]);
   const echo = await request(`${url}/echo`, { method: 'POST', body: 'payload' });
