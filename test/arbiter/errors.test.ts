@@ -222,7 +222,7 @@ test('an app exported as a promise that rejects exits 3 and shows the app\'s own
     reason: 'Worker failed to boot.',
     appStack: true,
   });
-  assert.match(p.output, /^Error: database unreachable at start-up\n\s+at .*rejected-app\.cjs:2:\d+/m);
+  assert.match(p.output, /^Error: database unreachable at start-up\n\s+at .*rejected-app\.cjs:3:\d+/m);
 });
 
 test('a postFork hook that throws exits 3: Worker failed to boot', async () => {
