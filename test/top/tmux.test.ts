@@ -73,8 +73,10 @@ test('live view in tmux: both pids, refreshed under load, q or Ctrl-C quits and 
 
     // Load: 30 requests. The frame refreshes until the total shows 30; the frames whose interval held them
     // show a rate above 0 (each frame stays on screen for a second; the pane is read every 50 ms).
-    const clock = (screen: string) => /^promfork top - \S+ - (\d\d:\d\d:\d\d)/m.exec(screen)?.[1];
-    const clockBefore = clock(pane());
+    // The refresh is proven by the total going from 0 to 30 on the same screen. (Not by the header's clock: it
+    // has a one-second resolution, and two frames can share a second when one scrape answered late.)
+    const totalOf = (screen: string) => cells(screen.split('\n').find((l) => l.startsWith('total ')) ?? '')[1];
+    assert.equal(totalOf(first), '0', first);
     await Promise.all(Array.from({ length: 30 }, () => request(`${url}/`)));
     let maxRate = 0;
     const last = await poll('a frame with 30 requests in total', () => {
@@ -86,7 +88,6 @@ test('live view in tmux: both pids, refreshed under load, q or Ctrl-C quits and 
       return c[1] === '30' ? screen : undefined;
     });
     assert.ok(maxRate > 0, `a frame showed requests/s > 0:\n${last}`);
-    assert.notEqual(clock(last), clockBefore, 'the header clock moved');
 
     tmux('send-keys', '-t', 'top', 'q');
     assert.equal(await exitStatus(statusFile), 'exit 0\n');
