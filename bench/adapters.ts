@@ -52,6 +52,8 @@ import {
   requireBuild,
   table,
   type ServerSpec,
+  reportEnd,
+  runBench,
 } from './lib.js';
 import { sampleValues, scrape, sum } from './scrape.js';
 
@@ -773,16 +775,7 @@ async function main(): Promise<void> {
     }
   }
   out(`\nload average at end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; total time ${fmt((performance.now() - started) / 1000)} s\n`);
-  if (distMtime() !== builtAt) {
-    out(`WARNING: dist/ was rebuilt during the run (now ${distMtime()}): servers started after that ran other code\n`);
-  }
-  if (failures.length > 0) {
-    process.stderr.write(`\nbench: FAILED: ${failures.length} error(s):\n${failures.map((f) => `  - ${f.split('\n', 1)[0]}`).join('\n')}\n`);
-    process.exitCode = 1;
-  }
+  reportEnd(failures, builtAt);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench(main);

@@ -66,6 +66,28 @@ export function failureLog(): { failures: string[]; fail: (msg: string) => void 
   };
 }
 
+/**
+ * The end of a run: a warning when dist/ was rebuilt under it (`builtAt` from distMtime() at the start; null: not
+ * checked), and exit status 1 with a summary when anything failed.
+ */
+export function reportEnd(failures: string[], builtAt: string | null): void {
+  if (builtAt !== null && distMtime() !== builtAt) {
+    process.stdout.write(`WARNING: dist/cli.js was rebuilt during the run (now ${distMtime()}): servers started after that ran other code\n`);
+  }
+  if (failures.length > 0) {
+    process.stderr.write(`\nbench: FAILED: ${failures.length} error(s):\n${failures.map((f) => `  - ${f.split('\n', 1)[0]}`).join('\n')}\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** Run a benchmark's main(): an exception it did not expect fails the run, with its stack. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
+
 /** Fresh store directory paths under a temporary directory removed at exit (promfork creates each, 0700). */
 export function freshDirs(prefix: string): () => string {
   const tmp = mkdtempSync(path.join(os.tmpdir(), prefix));

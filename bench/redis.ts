@@ -55,6 +55,8 @@ import {
   failureLog,
   freshDirs,
   multiprocDirOf,
+  reportEnd,
+  runBench,
 } from './lib.js';
 import { sampleValues, scrape, seriesCount, sum, type Scrape } from './scrape.js';
 import { freePort } from '../test/helpers/ports.js';
@@ -1034,13 +1036,7 @@ async function main(): Promise<void> {
     await redis.stop();
   }
   out(`\ntotal time: ${fmt((performance.now() - started) / 1000)} s\n`);
-  if (failures.length > 0) {
-    process.stderr.write(`\nbench: FAILED: ${failures.length} problem(s):\n${failures.map((f) => `  - ${f}`).join('\n')}\n`);
-    process.exitCode = 1;
-  }
+  reportEnd(failures, null);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench(main);

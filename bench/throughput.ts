@@ -34,6 +34,7 @@ import {
   table,
   type ServerSpec,
   parseOrExit,
+  runBench,
 } from './lib.js';
 
 const APP = PLAIN_APP;
@@ -276,7 +277,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench(main);

@@ -33,6 +33,7 @@ import {
   table,
   type ServerSpec,
   parseOrExit,
+  runBench,
 } from './lib.js';
 
 const APP = path.join(ROOT, 'bench', 'apps', 'cpu-io.js');
@@ -266,7 +267,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+runBench(main);

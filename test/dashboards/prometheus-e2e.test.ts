@@ -14,6 +14,7 @@ import { after, test } from 'node:test';
 import { APP, request, startServer } from '../helpers/server.js';
 import { ALERTS_FILE, annotationExprs, loadDashboard, loadRules, panelTargets, parseLabelValues, signalPart, variableQuery } from './dashboard.js';
 import { freePort } from '../helpers/ports.js';
+import { until } from '../helpers/poll.js';
 
 const PROMETHEUS = ['/usr/bin/prometheus', ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'prometheus'))].find(
   (p) => p.startsWith('/') && existsSync(p),
@@ -154,21 +155,6 @@ function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Poll `probe` until it returns a value, with a deadline. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await pause(100);
-  }
-}
 
 async function startPrometheus(metricsTarget: string, dir: string): Promise<PrometheusServer> {
   const configFile = path.join(dir, 'prometheus.yml');

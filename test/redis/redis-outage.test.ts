@@ -5,21 +5,12 @@ import { test } from 'node:test';
 import { APP, loadLoop, request, startServer } from '../helpers/server.js';
 import { scrape, sum, type Scrape } from '../helpers/metrics.js';
 import { startRedis } from '../helpers/redis.js';
+import { until } from '../helpers/poll.js';
 
 function redisEnv(port: number): NodeJS.ProcessEnv {
   return { REDIS_ENABLED: 'true', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port) };
 }
 
-/** Poll `probe` until it returns a value other than undefined; fail with `what` and the last value at the deadline. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const MONOTONIC = /^(gunicorn_worker_requests_total|gunicorn_worker_request_duration_seconds_(count|bucket)|gunicorn_worker_failed_requests_total|gunicorn_worker_error_handling_total)(\{|$)/;
 

@@ -6,41 +6,14 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { APP, PromforkProcess, request, startServer, type Started } from '../helpers/server.js';
+import { APP, startServer, type Started } from '../helpers/server.js';
 import { scrape, seriesOf, sum, type Scrape } from '../helpers/metrics.js';
 import { startRedis } from '../helpers/redis.js';
+import { until } from '../helpers/poll.js';
+import { startSidecar, traffic } from '../helpers/sidecar.js';
 
-/** Poll `probe` until it returns a value other than undefined; fail with `what` at the deadline. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
-/** Start `promfork exporter ARGS` on a free loopback port; its /metrics URL from its log. Stopped after the file. */
-async function startSidecar(args: string[]): Promise<{ proc: PromforkProcess; metricsUrl: string }> {
-  const proc = new PromforkProcess(['exporter', ...args, '--metrics-port', '0', '--metrics-bind', '127.0.0.1']);
-  const m = await Promise.race([
-    proc.waitFor(/Serving metrics on (http:\/\/\S+\/metrics)/),
-    proc.exited.then(({ code }) => {
-      throw new Error(`promfork exporter exited with ${code} before serving:\n${proc.output}`);
-    }),
-  ]);
-  return { proc, metricsUrl: m[1]! };
-}
 
-/** `n` requests to `/` and `failing` to `/throw`, each with its expected status. */
-async function traffic(s: Started, n: number, failing: number): Promise<void> {
-  const replies = await Promise.all([
-    ...Array.from({ length: n }, () => request(`${s.url}/`)),
-    ...Array.from({ length: failing }, () => request(`${s.url}/throw`)),
-  ]);
-  assert.deepEqual(replies.map((r) => r.status).sort(), [...Array(n).fill(200), ...Array(failing).fill(500)]);
-}
 
 /** Scrape the primary: its workers flush to the store before it answers, so the store then holds `expected`. */
 async function flushed(s: Started, expected: number): Promise<void> {

@@ -3,22 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseExposition } from '../../src/top/exposition-parser.js';
-import { checkNamespace, computeFrame, counterDelta, histogramQuantile, type ScrapeSnapshot } from '../../src/top/frame.js';
+import { checkNamespace, computeFrame, counterDelta, histogramQuantile } from '../../src/top/frame.js';
 import { PromforkError } from '../../src/errors.js';
-
-const BOUNDS = ['0.25', '0.5', '1', '2', '+Inf'];
-
-interface SeatData {
-  pid?: number;
-  state?: string;
-  requests: number;
-  /** Cumulative bucket counts, one per BOUNDS entry. */
-  buckets: number[];
-  failures?: Record<string, number>;
-  memory?: number;
-  cpu?: number;
-  uptime?: number;
-}
+import { BOUNDS, snap, type SeatData } from './fixtures.js';
 
 /** A promfork exposition (namespace `ns`) with the given seats and master counters. */
 function exposition(seats: Record<string, SeatData>, master: { restarts?: number; reasons?: Record<string, number>; signals?: Record<string, number> } = {}, ns = 'gunicorn'): string {
@@ -51,10 +38,6 @@ function exposition(seats: Record<string, SeatData>, master: { restarts?: number
   l.push(`# TYPE ${ns}_master_signals_total counter`);
   for (const [signal, n] of Object.entries(master.signals ?? {})) l.push(`${ns}_master_signals_total{signal="${signal}"} ${n}`);
   return `${l.join('\n')}\n`;
-}
-
-function snap(text: string, atMs: number): ScrapeSnapshot {
-  return { exposition: parseExposition(text), at: atMs, time: new Date(2024, 0, 2, 3, 4, 5) };
 }
 
 const OPTS = { namespace: 'gunicorn', url: 'http://127.0.0.1:9090/metrics' };

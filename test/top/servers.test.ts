@@ -8,24 +8,14 @@ import type { ErrorCode } from '../../src/errors.js';
 import { PromforkError } from '../../src/errors.js';
 import { parseExposition } from '../../src/top/exposition-parser.js';
 import { formatAge } from '../../src/top/format.js';
-import { checkNamespace, computeFrame, serversOf, type Frame, type ScrapeSnapshot } from '../../src/top/frame.js';
+import { checkNamespace, computeFrame, serversOf, type Frame } from '../../src/top/frame.js';
 import { parseTopArgs, TOP_USAGE } from '../../src/top/options.js';
 import { renderFrame } from '../../src/top/render.js';
+import { BOUNDS, snap, type SeatData } from './fixtures.js';
 
-const BOUNDS = ['0.25', '0.5', '1', '2', '+Inf'];
 const URL = 'http://127.0.0.1:9091/metrics';
-const TIME = new Date(2024, 0, 2, 3, 4, 5); // local time 03:04:05 in any time zone
 
-interface Seat {
-  pid?: number;
-  state?: string;
-  requests: number;
-  /** Cumulative bucket counts, one per BOUNDS entry. */
-  buckets: number[];
-  failures?: Record<string, number>;
-  memory?: number;
-  cpu?: number;
-  uptime?: number;
+interface Seat extends SeatData {
   /** The sidecar's promfork_exporter_snapshot_age_seconds for this seat. */
   age?: number;
 }
@@ -101,10 +91,6 @@ function sidecar(servers: Record<string, Server>, opts: { labelled?: boolean; st
     if (seat.pid) l.push(`promfork_worker_pid${lb(server, `worker_id="${id}"`)} ${seat.pid}`);
   });
   return `${l.join('\n')}\n`;
-}
-
-function snap(text: string, atMs: number): ScrapeSnapshot {
-  return { exposition: parseExposition(text), at: atMs, time: TIME };
 }
 
 const BEFORE: Record<string, Server> = {

@@ -6,10 +6,12 @@
 // process stopped by pid; no sleeps: the sidecar is polled with a deadline.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { APP, PromforkProcess, request, startServer, type Started } from '../helpers/server.js';
+import { APP, startServer } from '../helpers/server.js';
 import { scrape, seriesOf, sum, type Scrape } from '../helpers/metrics.js';
 import { startRedis } from '../helpers/redis.js';
 import { cells, runTop } from './helpers.js';
+import { until } from '../helpers/poll.js';
+import { startSidecar, traffic } from '../helpers/sidecar.js';
 
 const HEADER = ['WORKER', 'PID', 'STATE', 'REQUESTS', 'REQ/S', 'P50', 'P99', 'FAILED', 'FAIL/S', 'MEM', 'CPU', 'UPTIME'];
 const ESC = /\x1b/; // eslint-disable-line no-control-regex
@@ -18,37 +20,8 @@ function literal(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** Poll `probe` until it returns a value other than undefined; fail with `what` (and the last state) at the deadline. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, last: () => string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}; last:\n${last()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
-/** `promfork exporter ARGS` on a free loopback port; its /metrics URL from its log. Stopped after the file. */
-async function startSidecar(args: string[]): Promise<{ proc: PromforkProcess; metricsUrl: string }> {
-  const proc = new PromforkProcess(['exporter', ...args, '--metrics-port', '0', '--metrics-bind', '127.0.0.1']);
-  const m = await Promise.race([
-    proc.waitFor(/Serving metrics on (http:\/\/\S+\/metrics)/),
-    proc.exited.then(({ code }) => {
-      throw new Error(`promfork exporter exited with ${code} before serving:\n${proc.output}`);
-    }),
-  ]);
-  return { proc, metricsUrl: m[1]! };
-}
 
-/** `ok` requests to `/` and `failing` to `/throw`, each with its expected status. */
-async function traffic(s: Started, ok: number, failing: number): Promise<void> {
-  const replies = await Promise.all([
-    ...Array.from({ length: ok }, () => request(`${s.url}/`)),
-    ...Array.from({ length: failing }, () => request(`${s.url}/throw`)),
-  ]);
-  assert.deepEqual(replies.map((r) => r.status).sort(), [...Array(ok).fill(200), ...Array(failing).fill(500)]);
-}
 
 /** A server's own seats, read from its primary's /metrics: worker_id -> pid, requests, failures. */
 interface Seat {
@@ -115,6 +88,7 @@ test('top --once on promfork exporter --all-instances: a block per server with i
       const sampled = ['memory_bytes', 'cpu_percent', 'uptime_seconds'].every((g) => seriesOf(last!, `gunicorn_worker_${g}`).length === 3);
       return same(seatsOf(last, 'pod-a'), seatsA) && same(seatsOf(last, 'pod-b'), seatsB) && states === 3 && masters && sampled ? true : undefined;
     },
+    20_000,
     () => last?.text ?? '(no scrape)',
   );
   await until(
@@ -124,6 +98,7 @@ test('top --once on promfork exporter --all-instances: a block per server with i
       const sampled = ['memory_bytes', 'cpu_percent', 'uptime_seconds'].every((g) => seriesOf(last!, `gunicorn_worker_${g}`).length === 2);
       return same(seatsOf(last), seatsA) && sum(last, 'gunicorn_worker_state', { state: 'running' }) === 2 && sampled ? true : undefined;
     },
+    20_000,
     () => last?.text ?? '(no scrape)',
   );
 

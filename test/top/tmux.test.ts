@@ -9,25 +9,12 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { APP, CLI, request, startServer } from '../helpers/server.js';
 import { cells } from './helpers.js';
+import { until as poll } from '../helpers/poll.js';
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-async function poll<T>(what: string, fn: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('live view in tmux: both pids, refreshed under load, q or Ctrl-C quits and restores the screen', { timeout: 90_000 }, async (t) => {
   if (spawnSync('tmux', ['-V']).error) return t.skip('tmux missing (CI installs it)');
