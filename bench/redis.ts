@@ -23,11 +23,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { createClient } from 'redis';
 import {
   CLI,
   PLAIN_APP,
@@ -59,7 +57,7 @@ import {
   runBench,
 } from './lib.js';
 import { sampleValues, scrape, seriesCount, sum, type Scrape } from './scrape.js';
-import { freePort } from '../test/helpers/ports.js';
+import { startRedisServer, type CommandStats, type RedisServer } from '../test/helpers/redis-server.js';
 
 const REDIS_SERVER = process.env.PROMFORK_BENCH_REDIS_SERVER ?? 'redis-server';
 const P12_WORKERS = 2;
@@ -172,129 +170,13 @@ const freshMultiprocDir = freshDirs('promfork-bench-redis-');
 
 // ---- redis-server: started on a free loopback port, stopped by pid ----
 
-/** calls and µs spent, by command (INFO commandstats). */
-type CommandStats = Map<string, { calls: number; usec: number }>;
+/** INFO commands this script sent (removed from the deltas). */
+let ownInfoCalls = 0;
 
-const redisLive = new Set<RedisProc>();
-process.on('exit', () => {
-  for (const r of redisLive) r.killNow();
-});
-
-class RedisProc {
-  private output = '';
-  private exited: Promise<void>;
-  private hasExited = false;
-  private admin: ReturnType<typeof makeAdmin> | null = null;
-  /** INFO commands this script sent (removed from the deltas). */
-  ownInfoCalls = 0;
-
-  private constructor(
-    readonly port: number,
-    private readonly proc: ChildProcess,
-  ) {
-    redisLive.add(this);
-    const onData = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString()).slice(-10_000);
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    this.exited = new Promise((resolve) => {
-      const done = () => {
-        this.hasExited = true;
-        redisLive.delete(this);
-        resolve();
-      };
-      proc.once('exit', done);
-      proc.once('error', (err) => {
-        this.output += `\n${err.message}`;
-        done();
-      });
-    });
-  }
-
-  get pid(): number {
-    return this.proc.pid ?? 0;
-  }
-
-  /** Start redis-server on a free port (a few attempts: the port may be taken between probing and binding). */
-  static async start(): Promise<RedisProc> {
-    let last = '';
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const port = await freePort();
-      const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const r = new RedisProc(port, proc);
-      const deadline = performance.now() + 10_000;
-      while (!r.hasExited && performance.now() < deadline) {
-        if (await ping(port)) return r;
-        await sleep(20);
-      }
-      last = r.hasExited ? `exited: ${r.output.trim().split('\n').slice(-3).join(' | ')}` : 'no PONG within 10 s';
-      await r.stop();
-    }
-    throw new Error(`could not start ${REDIS_SERVER}: ${last}`);
-  }
-
-  private async client(): Promise<ReturnType<typeof makeAdmin>> {
-    if (this.admin === null) {
-      const c = makeAdmin(this.port);
-      c.on('error', () => undefined); // failures surface as rejected commands
-      await c.connect();
-      this.admin = c;
-    }
-    return this.admin;
-  }
-
-  async command(...args: string[]): Promise<unknown> {
-    return (await this.client()).sendCommand(args);
-  }
-
-  /** INFO commandstats, parsed. */
-  async commandStats(): Promise<CommandStats> {
-    this.ownInfoCalls++;
-    const text = String(await this.command('INFO', 'commandstats'));
-    const stats: CommandStats = new Map();
-    for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
-    return stats;
-  }
-
-  killNow(): void {
-    if (!this.hasExited && this.proc.pid !== undefined) {
-      try {
-        process.kill(this.proc.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-
-  /** SIGTERM by pid, SIGKILL after 5 s. */
-  async stop(): Promise<void> {
-    const admin = this.admin;
-    this.admin = null;
-    if (admin?.isOpen) admin.destroy();
-    if (!this.hasExited && this.proc.pid !== undefined) {
-      try {
-        process.kill(this.proc.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      const timer = setTimeout(() => this.killNow(), 5000);
-      await this.exited;
-      clearTimeout(timer);
-    }
-    redisLive.delete(this);
-  }
-}
-
-function makeAdmin(port: number) {
-  return createClient({
-    RESP: 2,
-    socket: { host: '127.0.0.1', port, connectTimeout: 2000, reconnectStrategy: false },
-    disableClientInfo: true,
-    maintNotifications: 'disabled',
-  });
+/** INFO commandstats, counted as this script's own INFO. */
+function commandStats(redis: RedisServer): Promise<CommandStats> {
+  ownInfoCalls++;
+  return redis.commandStats();
 }
 
 /** What Redis executed between two INFO commandstats, minus this script's own INFO calls in between. */
@@ -318,40 +200,19 @@ const totalCalls = (s: CommandStats) => [...s.values()].reduce((a, v) => a + v.c
 const totalUsec = (s: CommandStats) => [...s.values()].reduce((a, v) => a + v.usec, 0);
 
 /** Measure what Redis executes while `body` runs (no other INFO may be sent meanwhile). */
-async function withCommandStats<T>(redis: RedisProc, body: () => Promise<T>): Promise<{ result: T; stats: CommandStats; redisCpu: number; seconds: number }> {
-  const before = await redis.commandStats();
-  const infos = redis.ownInfoCalls;
+async function withCommandStats<T>(redis: RedisServer, body: () => Promise<T>): Promise<{ result: T; stats: CommandStats; redisCpu: number; seconds: number }> {
+  const before = await commandStats(redis);
+  const infos = ownInfoCalls;
   const cpu0 = cpuSeconds(redis.pid);
   const t0 = performance.now();
   const result = await body();
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = cpuSeconds(redis.pid);
-  const after = await redis.commandStats();
+  const after = await commandStats(redis);
   // The INFO that took `before` is counted in `after` (a command is counted once it has run), and so is any other
   // sent meanwhile; the INFO that took `after` is not: ownInfoCalls - infos = (the ones meanwhile) + 1.
-  const ownInfo = redis.ownInfoCalls - infos;
+  const ownInfo = ownInfoCalls - infos;
   return { result, stats: statsDelta(before, after, ownInfo), redisCpu: cpu1 - cpu0, seconds };
-}
-
-/** True when a server on `port` answers PING with +PONG. */
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    let buf = '';
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), 1000);
-    sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('*1\r\n$4\r\nPING\r\n'));
-    sock.on('data', (chunk: Buffer) => {
-      buf += chunk.toString();
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
-    });
-    sock.once('close', () => done(false));
-  });
 }
 
 // ---- the sidecar (`promfork exporter`): no "Listening at:" line, so not a lib.ts Server ----
@@ -504,7 +365,7 @@ function paced(url: string, seconds: number, connections: number, rate: number):
   return autocannon({ url: `${url}/`, connections, duration: seconds, pipelining: 1, overallRate: rate });
 }
 
-async function part1(opts: Options, redis: RedisProc): Promise<void> {
+async function part1(opts: Options, redis: RedisServer): Promise<void> {
   out(
     `\n## Part 1: Redis commands per HTTP request (examples/plain.js, GET /, ${P12_WORKERS} async workers, Redis mode)\n\n` +
       `windows: idle ${opts.idleSeconds} s, paced ~${fmt(opts.rate)} req/s for ${opts.pacedSeconds} s (autocannon overallRate), ` +
@@ -611,7 +472,7 @@ interface P2Sample {
   check: string;
 }
 
-async function p2Run(config: P2Config, round: number, opts: Options, redis: RedisProc): Promise<P2Sample> {
+async function p2Run(config: P2Config, round: number, opts: Options, redis: RedisServer): Promise<P2Sample> {
   const spec = promforkSpec(config.label, config.key, P12_WORKERS, redis.port, `bench-tput-${round}`);
   const server = await Server.start(spec);
   try {
@@ -663,7 +524,7 @@ const QUIET_OTHER_CPU = 20;
 const otherCpu = (s: P2Sample) => Math.max(0, s.cpuMachine - s.cpuPrimary - s.cpuWorkers - s.cpuRedis - s.cpuLoadgen);
 const workerUsPerRequest = (s: P2Sample) => ((s.cpuWorkers / 100) * 1e6) / s.rps;
 
-async function part2(opts: Options, redis: RedisProc): Promise<void> {
+async function part2(opts: Options, redis: RedisServer): Promise<void> {
   const cores = os.cpus().length;
   out(
     `\n## Part 2: throughput, Redis mode vs directory mode vs --no-metrics (examples/plain.js, GET /, ${P12_WORKERS} async workers)\n\n` +
@@ -811,7 +672,7 @@ async function scrapeSeries(
   target: string,
   url: string,
   n: number,
-  redis: RedisProc,
+  redis: RedisServer,
   ownPrefix: string,
   before?: () => Promise<void>,
 ): Promise<Latency> {
@@ -856,7 +717,7 @@ async function scrapeSeries(
   }
 }
 
-async function part3(opts: Options, redis: RedisProc): Promise<void> {
+async function part3(opts: Options, redis: RedisServer): Promise<void> {
   const n = opts.instances;
   const w = opts.instanceWorkers;
   out(
@@ -866,10 +727,10 @@ async function part3(opts: Options, redis: RedisProc): Promise<void> {
       `${WARMUP_SCRAPES} warm-up scrapes, then ${opts.scrapes} sequential GET /metrics on one keep-alive connection per target (no load, except in the last row).\n` +
       `Boot budget: ${opts.bootBudget} s (servers not started by then are skipped, and said so).\n\n`,
   );
-  const leftover = Number(await redis.command('DBSIZE'));
+  const leftover = Number(await redis.cli('DBSIZE'));
   out(`Keys left in Redis by parts 1-2 (every run clears its keys at graceful exit): ${leftover}\n`);
   if (leftover > 0) {
-    await redis.command('FLUSHALL');
+    await redis.cli('FLUSHALL');
     out('  (flushed, so that the sidecar serves only the servers of this part)\n');
   }
 
@@ -944,7 +805,7 @@ async function part3(opts: Options, redis: RedisProc): Promise<void> {
 
     const mem = servers.map((s) => sum([s.pid, ...s.servingPids].map(memoryBytes)));
     const redisMem = memoryBytes(redis.pid);
-    const keys = Number(await redis.command('DBSIZE'));
+    const keys = Number(await redis.cli('DBSIZE'));
     out(
       `booted ${servers.length} servers x ${w} workers = ${totalWorkers} workers (+ ${servers.length} primaries) in ${fmt(bootSeconds, 1)} s ` +
         `(per server: median ${fmt(median(bootTimes), 1)} s, max ${fmt(Math.max(...bootTimes), 1)} s); ` +
@@ -1025,9 +886,9 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-  const redis = await RedisProc.start();
+  const redis = await startRedisServer({ binary: REDIS_SERVER });
   try {
-    const version = /redis_version:(\S+)/.exec(String(await redis.command('INFO', 'server')))?.[1] ?? 'unknown';
+    const version = /redis_version:(\S+)/.exec(String(await redis.cli('INFO', 'server')))?.[1] ?? 'unknown';
     out(`redis-server ${version} on 127.0.0.1:${redis.port} (pid ${redis.pid}, --save '' --appendonly no)\n`);
     if (opts.parts.has(1)) await part1(opts, redis);
     if (opts.parts.has(2)) await part2(opts, redis);

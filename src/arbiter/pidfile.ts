@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PromforkError } from '../errors.js';
+import { isAlive } from '../pid-alive.js';
 
 export class Pidfile {
   constructor(readonly file: string) {}
@@ -59,11 +60,3 @@ export class Pidfile {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -15,6 +15,7 @@ import { RetiredTotals, mergeFamilies } from './merge.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, formatOpenMetrics, formatPrometheus } from './exposition.js';
 import type { MetricsSource } from './metrics-server.js';
 import { workerId } from '../metrics/worker-metrics.js';
+import { isAlive } from '../pid-alive.js';
 
 interface Log {
   info(msg: string): void;
@@ -184,11 +185,3 @@ async function readRun(run: Run): Promise<{ snapshots: Snapshot[]; problems: str
   return { snapshots, problems, retired: await run.store.readRetired() };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -20,6 +20,7 @@ import { PromforkError } from '../errors.js';
 import { encodeRetired, encodeSnapshot, parseRetired, parseSnapshot } from './codec.js';
 import type { Snapshot } from './snapshot.js';
 import type { SnapshotStore, StoreRun } from './store.js';
+import { isAlive } from '../pid-alive.js';
 
 // The snapshot's validation lives in codec.ts (shared with the Redis store); re-exported for existing importers.
 export { parseSnapshot } from './codec.js';
@@ -334,16 +335,6 @@ function clearStaleFiles(dir: string, ppid: number, log: StoreLog): void {
 }
 
 // ---- helpers ----
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: alive, another user's. Anything but ESRCH: keep its files rather than risk removing a live run's.
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
 
 function isPid(n: unknown): n is number {
   return Number.isSafeInteger(n) && (n as number) > 0;

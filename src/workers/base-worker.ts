@@ -12,6 +12,7 @@ import { compileAccessLog } from '../logging/access-log.js';
 import type { Logger } from '../logging/logger.js';
 import type { MetricFamily } from '../store/snapshot.js';
 import { loadApp, type RequestListener } from './app-loader.js';
+import { answerInternalError } from './internal-error.js';
 
 export type WorkerKind = 'sync' | 'async';
 
@@ -204,14 +205,7 @@ export abstract class Worker {
     const fail = (err: unknown) => {
       if (error === null) error = err ?? new Error('request handler rejected');
       this.log.error(`Error handling request ${req.method} ${req.url}`, err);
-      if (!res.headersSent) {
-        res.statusCode = 500;
-        res.shouldKeepAlive = false;
-        res.setHeader('content-type', 'text/plain; charset=utf-8');
-        res.end('Internal Server Error\n');
-      } else if (!res.writableEnded) {
-        res.destroy();
-      }
+      answerInternalError(res);
     };
     res.once('close', () => {
       this.inflight.delete(res);

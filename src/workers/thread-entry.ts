@@ -29,6 +29,7 @@ import {
   type WireError,
 } from './thread-protocol.js';
 import { BufferPool, PortSocket } from './thread-socket.js';
+import { answerInternalError } from './internal-error.js';
 
 const data = workerData as ThreadData;
 const port = parentPort!;
@@ -128,14 +129,7 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): voi
   const fail = (err: unknown) => {
     if (error === null) error = err ?? new Error('request handler rejected');
     log.error(`Error handling request ${req.method} ${req.url}`, err);
-    if (!res.headersSent) {
-      res.statusCode = 500;
-      res.shouldKeepAlive = false;
-      res.setHeader('content-type', 'text/plain; charset=utf-8');
-      res.end('Internal Server Error\n');
-    } else if (!res.writableEnded) {
-      res.destroy();
-    }
+    answerInternalError(res);
   };
   res.once('close', () => {
     if (dead) return; // reported by the crash report

@@ -27,18 +27,21 @@ test('a CommonJS app exported as a promise of its listener is served once the pr
   assert.equal(r.body, `promised ${server.workerPids()[0]}\n`);
 });
 
-test('a fetch-style app gets method, body and headers, and streams its response', async () => {
-  const { url } = await startServer([path.join(FIXTURES, 'apps', 'fetch-app.js')]);
-  const echo = await request(`${url}/echo`, { method: 'POST', body: 'payload' });
-  assert.equal(echo.status, 201);
-  assert.equal(echo.body, 'POST payload');
-  assert.equal(echo.headers['x-echo'], 'yes');
-  const stream = await request(`${url}/stream?n=3`);
-  assert.equal(stream.body, 'chunk1\nchunk2\nchunk3\n');
-  assert.deepEqual(stream.headers['set-cookie'], ['a=1', 'b=2']);
-  const thrown = await request(`${url}/throw`);
-  assert.equal(thrown.status, 500);
-});
+// The same fetch-style app in the event loop and in worker threads (-k thread).
+for (const [kind, kindArgs] of [['async', []], ['thread', ['-k', 'thread', '--threads', '2']]] as const) {
+  test(`a fetch-style app (-k ${kind}) gets method, body and headers, and streams its response`, async () => {
+    const { url } = await startServer([path.join(FIXTURES, 'apps', 'fetch-app.js'), ...kindArgs]);
+    const echo = await request(`${url}/echo`, { method: 'POST', body: 'payload' });
+    assert.equal(echo.status, 201);
+    assert.equal(echo.body, 'POST payload');
+    assert.equal(echo.headers['x-echo'], 'yes');
+    const stream = await request(`${url}/stream?n=3`);
+    assert.equal(stream.body, 'chunk1\nchunk2\nchunk3\n');
+    assert.deepEqual(stream.headers['set-cookie'], ['a=1', 'b=2']);
+    const thrown = await request(`${url}/throw`);
+    assert.equal(thrown.status, 500);
+  });
+}
 
 test('a handler that throws or rejects gives 500 and the worker keeps serving', async () => {
   const { server, url } = await startServer([APP]);

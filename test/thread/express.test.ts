@@ -1,6 +1,6 @@
 // Any request-listener app works unchanged in the threads: an Express app with routes, a JSON body, a
 // streamed 50 MB download and a 200 MB upload (never buffered whole: the worker's peak memory does not grow
-// by the body size, and a client that stops reading stops the app's stream), and fetch-style apps.
+// by the body size, and a client that stops reading stops the app's stream). Fetch-style apps in threads: test/arbiter/serving.test.ts.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -139,16 +139,4 @@ test('a streamed 200 MB upload to Express is hashed as it arrives, never buffere
   // The socket's read buffers die in the thread that parsed them and are collected in batches (tens of MB, as
   // in an async worker's single thread); buffered whole, the body would add 200 MB.
   assert.ok(growth < 100 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB during a 200 MiB upload`);
-});
-
-test('a fetch-style app in threads: method, body, headers, streamed response', async () => {
-  const { url } = await startServer([path.join(FIXTURES, 'apps', 'fetch-app.js'), '-k', 'thread', '--threads', '2']);
-  const echo = await request(`${url}/echo`, { method: 'POST', body: 'payload' });
-  assert.equal(echo.status, 201);
-  assert.equal(echo.body, 'POST payload');
-  assert.equal(echo.headers['x-echo'], 'yes');
-  const stream = await request(`${url}/stream?n=3`);
-  assert.equal(stream.body, 'chunk1\nchunk2\nchunk3\n');
-  assert.deepEqual(stream.headers['set-cookie'], ['a=1', 'b=2']);
-  assert.equal((await request(`${url}/throw`)).status, 500);
 });

@@ -1,0 +1,228 @@
+// A real redis-server on a free loopback port, no persistence, optionally with a password: for the tests
+// (test/helpers/redis.ts adds their clean-up) and the Redis benchmark. It waits until the server answers PING
+// (with a deadline, never a fixed sleep), and kills by pid every server still running when the process exits.
+// No node:test hooks here, so a benchmark can import it.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { createClient } from 'redis';
+import { freePort } from './ports.js';
+
+export const REDIS_SERVER =
+  process.env.PROMFORK_TEST_REDIS_SERVER ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server');
+
+/** Calls and microseconds spent, by command (INFO commandstats). */
+export type CommandStats = Map<string, { calls: number; usec: number }>;
+
+export interface RedisServer {
+  readonly port: number;
+  /** `redis://127.0.0.1:PORT` (no password in it). */
+  readonly url: string;
+  /** The server's current pid (a restart changes it). */
+  readonly pid: number;
+  readonly password: string | undefined;
+  /** SIGTERM by pid, SIGKILL after a grace period; resolves once it exited. Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILL by pid, for outage tests; resolves once it exited. */
+  kill(): Promise<void>;
+  /** Start it again on the same port (stopping it first if it runs), for "Redis is back" tests. */
+  restart(): Promise<void>;
+  /** Run one command through a node-redis client (RESP2), e.g. cli('INFO', 'commandstats'); the reply as text. */
+  cli(...args: (string | number)[]): Promise<string>;
+  /** `calls` of each command from INFO commandstats, e.g. { set: 3, 'client|setname': 1 }. */
+  commandCalls(): Promise<Record<string, number>>;
+  /** INFO commandstats: calls and microseconds spent, by command. */
+  commandStats(): Promise<CommandStats>;
+  /** The server's output so far (for failure messages). */
+  output(): string;
+}
+
+const running = new Set<RedisInstance>();
+process.on('exit', () => {
+  for (const r of running) r.killNow();
+});
+
+/** Start redis-server (`binary`, default REDIS_SERVER) on a free port: a few attempts, a port can be taken meanwhile. */
+export async function startRedisServer(opts: { password?: string; binary?: string } = {}): Promise<RedisServer> {
+  const binary = opts.binary ?? REDIS_SERVER;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const r = new RedisInstance(port, opts.password, binary);
+    try {
+      await r.launch();
+      return r;
+    } catch (err) {
+      lastError = err; // most likely the port was taken between probing it and binding it: try another
+      await r.stop();
+    }
+  }
+  throw new Error(`could not start ${binary}: ${(lastError as Error).message}`);
+}
+
+class RedisInstance implements RedisServer {
+  readonly url: string;
+  private proc: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private log = '';
+  private admin: ReturnType<typeof createAdmin> | null = null;
+
+  constructor(
+    readonly port: number,
+    readonly password: string | undefined,
+    private readonly binary: string,
+  ) {
+    this.url = `redis://127.0.0.1:${port}`;
+  }
+
+  get pid(): number {
+    return this.proc?.pid ?? 0;
+  }
+
+  output(): string {
+    return this.log;
+  }
+
+  async launch(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
+    if (this.password !== undefined) args.push('--requirepass', this.password);
+    const proc = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    running.add(this);
+    const onData = (chunk: Buffer) => {
+      this.log = (this.log + chunk.toString()).slice(-20_000);
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    let exitedEarly = false;
+    this.exited = new Promise((resolve) => {
+      proc.once('exit', () => {
+        exitedEarly = true;
+        resolve();
+      });
+      proc.once('error', (err) => {
+        this.log += `\n${err.message}`;
+        exitedEarly = true;
+        resolve();
+      });
+    });
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (exitedEarly) throw new Error(`redis-server exited before accepting connections:\n${this.log}`);
+      if (await ping(this.port)) return;
+      if (Date.now() > deadline) throw new Error(`redis-server did not answer PING on port ${this.port} within 10 s:\n${this.log}`);
+      await Promise.race([delay(20), this.exited]);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.closeAdmin();
+    await this.signalAndWait('SIGTERM', 5000);
+    running.delete(this);
+  }
+
+  async kill(): Promise<void> {
+    await this.closeAdmin();
+    await this.signalAndWait('SIGKILL', 5000);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  killNow(): void {
+    const proc = this.proc;
+    if (proc?.pid !== undefined && proc.exitCode === null && proc.signalCode === null) {
+      try {
+        process.kill(proc.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  async cli(...args: (string | number)[]): Promise<string> {
+    if (this.admin === null) {
+      const client = createAdmin(this.port, this.password);
+      client.on('error', () => undefined); // failures surface as rejected commands
+      this.admin = client;
+      await client.connect();
+    }
+    const reply = await this.admin.sendCommand(args.map(String));
+    if (reply === null || reply === undefined) return '';
+    if (typeof reply === 'string') return reply;
+    if (typeof reply === 'number' || typeof reply === 'bigint') return String(reply);
+    if (Buffer.isBuffer(reply)) return reply.toString();
+    return JSON.stringify(reply);
+  }
+
+  async commandCalls(): Promise<Record<string, number>> {
+    return Object.fromEntries([...(await this.commandStats())].map(([cmd, s]) => [cmd, s.calls]));
+  }
+
+  async commandStats(): Promise<CommandStats> {
+    const text = await this.cli('INFO', 'commandstats');
+    const stats: CommandStats = new Map();
+    for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+    return stats;
+  }
+
+  private async closeAdmin(): Promise<void> {
+    const admin = this.admin;
+    this.admin = null;
+    if (admin === null) return;
+    if (admin.isReady) await admin.close().catch(() => admin.destroy());
+    else if (admin.isOpen) admin.destroy();
+  }
+
+  private async signalAndWait(sig: NodeJS.Signals, graceMs: number): Promise<void> {
+    const proc = this.proc;
+    if (proc === null || proc.pid === undefined) return;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    try {
+      process.kill(proc.pid, sig);
+    } catch {
+      // already gone
+    }
+    const timer = setTimeout(() => this.killNow(), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+function createAdmin(port: number, password: string | undefined) {
+  return createClient({
+    RESP: 2,
+    socket: { host: '127.0.0.1', port, connectTimeout: 2000, reconnectStrategy: false },
+    disableClientInfo: true,
+    maintNotifications: 'disabled',
+    ...(password !== undefined ? { password } : {}),
+  });
+}
+
+/** True when a server on `port` answers PING (+PONG, or -NOAUTH when it requires a password: it accepts). */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 1000);
+    sock.once('error', () => done(false));
+    sock.once('connect', () => sock.write('*1\r\n$4\r\nPING\r\n'));
+    sock.on('data', (chunk: Buffer) => {
+      buf += chunk.toString();
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH'));
+    });
+    sock.once('close', () => done(false));
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
