@@ -297,28 +297,35 @@ export class Server {
 
   /** SIGTERM (graceful), SIGKILL to the whole process group if it is not gone by the deadline. */
   async stop(deadlineMs = STOP_DEADLINE_MS): Promise<void> {
-    if (this.exitInfo === null) {
-      try {
-        process.kill(this.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        this.exited.then(() => false),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), deadlineMs))),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        process.stderr.write(`bench: ${this.spec.label} (pid ${this.pid}) still running after ${deadlineMs} ms, SIGKILL\n`);
-        signalGroup(this.pid, 'SIGKILL');
-        await this.exited;
-      }
-    }
-    // Workers left behind by a killed primary share its process group.
-    signalGroup(this.pid, 'SIGKILL');
+    await stopGroup(this.pid, this.exitInfo !== null, this.exited, deadlineMs, this.spec.label);
     live.delete(this);
   }
+}
+
+/**
+ * Stop a process started in its own process group: SIGTERM (graceful), SIGKILL to the group if it is not gone by
+ * the deadline, and SIGKILL to the group at the end for children left behind (workers of a killed primary).
+ */
+export async function stopGroup(pid: number, hasExited: boolean, exited: Promise<unknown>, deadlineMs: number, label: string): Promise<void> {
+  if (!hasExited) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      exited.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), deadlineMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      process.stderr.write(`bench: ${label} (pid ${pid}) still running after ${deadlineMs} ms, SIGKILL\n`);
+      signalGroup(pid, 'SIGKILL');
+      await exited;
+    }
+  }
+  signalGroup(pid, 'SIGKILL');
 }
 
 /** Start a server, run `body`, and stop the server by pid in every case. */

@@ -55,6 +55,7 @@ import {
   multiprocDirOf,
   reportEnd,
   runBench,
+  stopGroup,
 } from './lib.js';
 import { sampleValues, scrape, seriesCount, sum, type Scrape } from './scrape.js';
 import { startRedisServer, type CommandStats, type RedisServer } from '../test/helpers/redis-server.js';
@@ -292,24 +293,7 @@ class Sidecar {
   }
 
   async stop(deadlineMs = 10_000): Promise<void> {
-    if (this.exitInfo === null) {
-      try {
-        process.kill(this.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        this.exited.then(() => false),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), deadlineMs))),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        signalGroup(this.pid, 'SIGKILL');
-        await this.exited;
-      }
-    }
-    signalGroup(this.pid, 'SIGKILL');
+    await stopGroup(this.pid, this.exitInfo !== null, this.exited, deadlineMs, this.label);
     sidecarsLive.delete(this);
   }
 }
