@@ -20,7 +20,7 @@ import type { Logger } from '../logging/logger.js';
 import type { MetricFamily } from '../store/snapshot.js';
 import { loadApp, type RequestListener } from './app-loader.js';
 import { answerInternalError } from './internal-error.js';
-import { httpServerOptions } from './http-options.js';
+import { closeIdleConnectionsSoon, httpServerOptions } from './http-options.js';
 
 export type WorkerKind = 'sync' | 'async';
 
@@ -355,7 +355,7 @@ export abstract class Worker {
     for (const res of this.inflight) {
       if (!res.headersSent) res.shouldKeepAlive = false;
     }
-    this.server.closeIdleConnections();
+    closeIdleConnectionsSoon(this.server);
     const deadline = setTimeout(() => {
       this.log.warning(`Worker graceful timeout (pid:${this.pid})`);
       this.server.closeAllConnections();

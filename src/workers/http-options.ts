@@ -10,7 +10,7 @@
 // - connectionsCheckingInterval: Node checks that deadline on a timer (30 s by default, which let an idle
 //   client stay up to 90 s); once a second keeps the deadline within a second.
 
-import type { ServerOptions } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
 import type { Settings } from '../config/types.js';
 
 export const CONNECTIONS_CHECK_MS = 1000;
@@ -26,4 +26,15 @@ export function httpServerOptions(cfg: Pick<Settings, 'keepalive' | 'timeout'>):
     requestTimeout: Math.max(300_000, headersTimeout),
     connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
   };
+}
+
+/**
+ * On a graceful stop, idle keep-alive connections are closed after this grace rather than at once: a
+ * client under load sends its next request on them within it, which is answered with `Connection: close`
+ * (so it never writes into a connection we are closing); the ones still idle then are closed.
+ */
+export const IDLE_CLOSE_GRACE_MS = 300;
+
+export function closeIdleConnectionsSoon(server: Server): void {
+  setTimeout(() => server.closeIdleConnections(), IDLE_CLOSE_GRACE_MS).unref();
 }

@@ -30,7 +30,7 @@ import {
 } from './thread-protocol.js';
 import { BufferPool, PortSocket } from './thread-socket.js';
 import { answerInternalError } from './internal-error.js';
-import { httpServerOptions } from './http-options.js';
+import { closeIdleConnectionsSoon, httpServerOptions } from './http-options.js';
 
 const data = workerData as ThreadData;
 const port = parentPort!;
@@ -246,7 +246,7 @@ function drain(): void {
   for (const { res } of inflight) {
     if (!res.headersSent) res.shouldKeepAlive = false;
   }
-  server.closeIdleConnections();
+  closeIdleConnectionsSoon(server);
 }
 
 async function collectFamilies(): Promise<MetricFamily[]> {
