@@ -18,7 +18,7 @@ function connectionOwners(port: number): number[] {
   try {
     out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
   } catch (err) {
-    throw new Error(`ss (iproute2) is needed: apt-get install iproute2 (${(err as Error).message})`);
+    throw new Error(`ss (iproute2) is needed: apt-get install iproute2 (${(err as Error).message})`, { cause: err });
   }
   return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
 }
