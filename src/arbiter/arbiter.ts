@@ -12,7 +12,7 @@ import { callHook } from '../hooks/call-hook.js';
 import { isMessage, type WorkerSpec, type WorkerToPrimary } from '../ipc.js';
 import { Logger } from '../logging/logger.js';
 import { VERSION } from '../version.js';
-import { resolveWorkerClass, type ResolvedWorkerClass } from '../workers/worker-classes.js';
+import { resolveWorkerClass, usingWorkerLine, type ResolvedWorkerClass } from '../workers/worker-classes.js';
 import { Dispatcher, releaseUnacknowledgedSockets } from './dispatcher.js';
 import { PrimaryExporter } from '../exporter/primary-exporter.js';
 import { withDefaultHooks } from '../hooks/defaults.js';
@@ -114,7 +114,7 @@ export class Arbiter {
     }
     process.title = `${this.cfg.procName}: master`;
     for (const l of this.listeners) this.log.info(`Listening at: ${l.url} (${this.pid})`);
-    this.log.info(`Using worker: ${this.workerClass.id}`);
+    this.log.info(usingWorkerLine(this.workerClass));
     await callHook(this.log, this.hooks, 'whenReady', this);
   }
 
