@@ -26,6 +26,7 @@ export async function main(argv: string[]): Promise<void> {
   resolveAppModule(parseAppSpec(s.app).module, s.chdir);
   if (checkConfig) {
     await loadApp(s.app, s.chdir);
+    for (const line of config.notices ?? []) process.stderr.write(`warning: ${line}\n`);
     process.stdout.write(renderSettings(s));
     process.exit(0);
   }

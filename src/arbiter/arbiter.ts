@@ -62,6 +62,7 @@ export class Arbiter {
   private halting = false;
   private stopDeadline = 0;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  private readonly reportedNotices = new Set<string>();
 
   constructor(config: Config, workerClass: ResolvedWorkerClass, log?: Logger) {
     this.config = config;
@@ -96,6 +97,7 @@ export class Arbiter {
 
   private async start(): Promise<void> {
     this.log.info(`Starting promfork ${VERSION}`);
+    this.reportNotices();
     await this.setNumWorkers(this.cfg.workers);
     if (this.cfg.pidfile) {
       this.pidfile = new Pidfile(this.cfg.pidfile);
@@ -116,6 +118,15 @@ export class Arbiter {
     for (const l of this.listeners) this.log.info(`Listening at: ${l.url} (${this.pid})`);
     this.log.info(usingWorkerLine(this.workerClass));
     await callHook(this.log, this.hooks, 'whenReady', this);
+  }
+
+  /** The config file's ignored keys, each reported once in the primary's life (a reload repeats none). */
+  private reportNotices(): void {
+    for (const line of this.config.notices ?? []) {
+      if (this.reportedNotices.has(line)) continue;
+      this.reportedNotices.add(line);
+      this.log.warning(line);
+    }
   }
 
   private bind(binds: string[]): Promise<Listener[]> {
@@ -421,6 +432,7 @@ export class Arbiter {
     }
     const old = this.cfg;
     this.config = next;
+    this.reportNotices();
     this.cfg = next.settings;
     this.hooks = withDefaultHooks(next.hooks, this.cfg.metrics);
     this.workerClass = workerClass;

@@ -36,6 +36,21 @@ function bindProblem(addr: string): string | undefined {
   return typeof r === 'string' ? r : undefined;
 }
 
+/**
+ * The Python Gunicorn Prometheus Exporter's TLS variables. PROMETHEUS_SSL_ENABLED=false turns them off (as its
+ * YAML files' `ssl.enabled: false` does); otherwise a certificate and a key set turn HTTPS on, as there.
+ */
+function tlsEnv(env: NodeJS.ProcessEnv, name: string): string | null {
+  if (envValue<boolean>(env, 'PROMETHEUS_SSL_ENABLED', { type: 'bool' }) === false) return null;
+  return envValue<string>(env, name, { type: 'string' }) ?? null;
+}
+
+/** Its client CA variables count only with PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED=true: otherwise it requests no client certificate. */
+function clientCaEnv(env: NodeJS.ProcessEnv, name: string): string | null {
+  if (envValue<boolean>(env, 'PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED', { type: 'bool' }) !== true) return null;
+  return tlsEnv(env, name);
+}
+
 export const SETTINGS: readonly AnySettingDef[] = [
   {
     key: 'app', flags: [], type: 'string', nullable: true, default: null, metavar: 'MODULE[:EXPORT]',
@@ -78,7 +93,8 @@ export const SETTINGS: readonly AnySettingDef[] = [
     help: 'Add a random 0..N to max-requests per worker, so workers do not restart together.',
   },
   {
-    key: 'timeout', flags: ['-t', '--timeout'], type: 'number', min: 0, default: 30, metavar: 'S',
+    key: 'timeout', flags: ['-t', '--timeout'], type: 'number', min: 0, metavar: 'S', envVars: ['GUNICORN_TIMEOUT'],
+    default: (env) => envValue<number>(env, 'GUNICORN_TIMEOUT', { type: 'number', min: 0 }) ?? 30,
     help: 'Kill and replace a worker silent for this many seconds; 0 disables.',
   },
   {
@@ -86,7 +102,8 @@ export const SETTINGS: readonly AnySettingDef[] = [
     help: 'Seconds workers get to finish in-flight requests on stop or reload before they are killed.',
   },
   {
-    key: 'keepalive', flags: ['--keep-alive'], type: 'number', min: 0, default: 2, metavar: 'S',
+    key: 'keepalive', flags: ['--keep-alive'], type: 'number', min: 0, metavar: 'S', envVars: ['GUNICORN_KEEPALIVE'],
+    default: (env) => envValue<number>(env, 'GUNICORN_KEEPALIVE', { type: 'number', min: 0 }) ?? 2,
     help: 'Seconds to wait for the next request on a keep-alive connection.',
   },
   {
@@ -165,16 +182,26 @@ export const SETTINGS: readonly AnySettingDef[] = [
     help: 'Distinct endpoint label values per worker; further ones are counted as __other__.',
   },
   {
-    key: 'metricsCertfile', flags: ['--metrics-certfile'], type: 'string', nullable: true, path: true, default: null,
-    metavar: 'FILE', help: 'TLS certificate (PEM) for the metrics server; with --metrics-keyfile it serves HTTPS.',
+    key: 'metricsCertfile', flags: ['--metrics-certfile'], type: 'string', nullable: true, path: true, metavar: 'FILE',
+    envVars: ['PROMETHEUS_SSL_CERTFILE'], default: (env) => tlsEnv(env, 'PROMETHEUS_SSL_CERTFILE'),
+    help: 'TLS certificate (PEM) for the metrics server; with --metrics-keyfile it serves HTTPS.',
   },
   {
-    key: 'metricsKeyfile', flags: ['--metrics-keyfile'], type: 'string', nullable: true, path: true, default: null,
-    metavar: 'FILE', help: 'TLS private key (PEM) for the metrics server.',
+    key: 'metricsKeyfile', flags: ['--metrics-keyfile'], type: 'string', nullable: true, path: true, metavar: 'FILE',
+    envVars: ['PROMETHEUS_SSL_KEYFILE'], default: (env) => tlsEnv(env, 'PROMETHEUS_SSL_KEYFILE'),
+    help: 'TLS private key (PEM) for the metrics server.',
   },
   {
-    key: 'metricsCaCerts', flags: ['--metrics-ca-certs'], type: 'string', nullable: true, path: true, default: null,
-    metavar: 'FILE', help: 'CA certificates (PEM): the metrics server then requires a client certificate signed by them.',
+    key: 'metricsCaCerts', flags: ['--metrics-ca-certs'], type: 'string', nullable: true, path: true, metavar: 'FILE',
+    envVars: ['PROMETHEUS_SSL_CLIENT_CAFILE'], default: (env) => clientCaEnv(env, 'PROMETHEUS_SSL_CLIENT_CAFILE'),
+    defaultHelp: '$PROMETHEUS_SSL_CLIENT_CAFILE when $PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED is true, else none',
+    help: 'CA certificates (PEM): the metrics server then requires a client certificate signed by them.',
+  },
+  {
+    key: 'metricsCaPath', flags: ['--metrics-ca-path'], type: 'string', nullable: true, path: true, metavar: 'DIR',
+    envVars: ['PROMETHEUS_SSL_CLIENT_CAPATH'], default: (env) => clientCaEnv(env, 'PROMETHEUS_SSL_CLIENT_CAPATH'),
+    defaultHelp: '$PROMETHEUS_SSL_CLIENT_CAPATH when $PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED is true, else none',
+    help: 'Directory of CA certificates (PEM files), with or instead of --metrics-ca-certs: client certificates are then required.',
   },
   {
     key: 'metricsBasicAuth', flags: ['--metrics-basic-auth'], type: 'string', nullable: true, secret: true,
