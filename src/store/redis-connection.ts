@@ -450,16 +450,34 @@ function clusterLink(t: ResolvedTarget, o: LinkOptions): RedisLink {
 function sentinelLink(t: ResolvedTarget, o: LinkOptions): RedisLink {
   const sentinel = createSentinelClient(t, o);
   let closed = false;
-  sentinel.on('error', (err: unknown) => o.events.error(asError(err), null));
+  /** A sentinel refused the password since the last ready: a failed discovery is then the sentinels' password. */
+  let sentinelRefused = false;
+  const fromSentinel = (err: Error, node: string) => {
+    if (isAuthError(err)) sentinelRefused = true;
+    o.events.error(err, node);
+  };
+  sentinel.on('error', (err: unknown) => {
+    // node-redis reports a sentinel's failure as text: "obseve client error: Error: ..." (sic) or
+    // "Sentinel Client (host:port): ...".
+    const text = err instanceof Error ? err.message : String(err);
+    const m = /^(?:obseve client error|observe client error|Sentinel Client \(([^)]*)\)): (?:Error: )?([\s\S]*)$/.exec(text);
+    if (m !== null) fromSentinel(new Error(m[2]), m[1] ? `sentinel ${m[1]}` : 'a sentinel');
+    // The same refusal comes again, bare (a data node's refusal arrives as a MASTER 'client-error').
+    else if (sentinelRefused && isAuthError(asError(err))) fromSentinel(asError(err), 'a sentinel');
+    else o.events.error(asError(err), null);
+  });
   // A data node's errors are the store's outage; a sentinel's only that sentinel's (the others answer for it).
   sentinel.on('client-error', (e: { type: string; node?: RedisNodeAddress; error: unknown }) => {
-    if (e.type === 'SENTINEL') o.events.error(asError(e.error), `sentinel ${e.node ? formatAddress(e.node) : '?'}`);
+    if (e.type === 'SENTINEL') fromSentinel(asError(e.error), `sentinel ${e.node ? formatAddress(e.node) : ''}`.trim());
     else o.events.error(asError(e.error), null);
   });
-  sentinel.on('ready', () => o.events.ready(null));
+  sentinel.on('ready', () => {
+    sentinelRefused = false;
+    o.events.ready(null);
+  });
   const connect = retryingConnect(
     () => sentinel.connect(),
-    (err) => o.events.error(err, null),
+    (err) => o.events.error(err, sentinelRefused && isAuthError(err) ? 'the sentinels' : null),
     () => closed || sentinel.isOpen,
   );
   const raw: RedisCommands = { sendCommand: (args) => sentinel.sendCommand(false, args) };
@@ -508,4 +526,10 @@ export async function scanNode(client: RedisCommands, pattern: string, count: nu
     for (const k of Array.isArray(batch) ? batch : batch instanceof Set ? [...batch] : []) keys.add(String(k));
   } while (cursor !== '0');
   return [...keys];
+}
+
+/** A refused or missing password (WRONGPASS, NOAUTH, and the older servers' texts). */
+export function isAuthError(err: Error | null): boolean {
+  if (err === null) return false;
+  return /^(WRONGPASS|NOAUTH)\b|invalid password|without any password configured|no password is set/i.test(err.message);
 }

@@ -31,6 +31,7 @@ import type { Snapshot } from './snapshot.js';
 import type { SnapshotStore } from './store.js';
 import {
   describeRedisTarget,
+  isAuthError as isLinkAuthError,
   openRedisLink,
   resolveRedisTarget,
   scanNode,
@@ -108,6 +109,8 @@ export class RedisStore implements SnapshotStore {
   private readonly hasPassword: boolean;
   /** The error that started the current outage; null while connected (or before the first connect). */
   private outage: Error | null = null;
+  /** Set when the outage is the sentinels' refusal of REDIS_SENTINEL_PASSWORD (they, not the data nodes, said no). */
+  private outageNode: string | null = null;
   /** Cluster nodes and sentinels known to be down (each logged once), by address. */
   private readonly nodesDown = new Set<string>();
   private readonly waiters = new Set<() => void>();
@@ -356,24 +359,28 @@ export class RedisStore implements SnapshotStore {
     });
   }
 
-  /** `node`: one cluster node or sentinel failed (logged once until it is back), not the whole connection. */
+  /**
+   * `node`: one cluster node or sentinel failed (logged once until it is back), not the whole connection, unless
+   * it refused the password before the connection was ever ready (then nothing works: that is the outage).
+   */
   private onError(err: Error, node: string | null): void {
     if (this.closed) return;
-    if (node !== null) {
+    if (node !== null && !(isAuthError(err) && !this.link.isReady)) {
       if (!this.nodesDown.has(node)) {
         this.nodesDown.add(node);
         const what = isAuthError(err) ? this.authError(err, node).message : this.redact(`${node} is unreachable (${causeText(err)})`);
-        const effect = node.startsWith('sentinel ')
+        const effect = isSentinel(node)
           ? 'the other sentinels are asked meanwhile'
           : 'the runs on its slots are not stored until it or a replica that takes over answers';
         this.log.warning(`metrics: Redis ${this.mode} at ${this.address}: ${what}; ${effect}`);
       }
-      if (!isAuthError(err) || node.startsWith('sentinel ')) return;
+      return;
     }
     const first = this.outage === null;
     this.outage = err;
+    this.outageNode = node !== null && isSentinel(node) ? node : null;
     if (first) {
-      const what = isAuthError(this.outage) ? this.authError(this.outage).message : this.unreachable(this.outage).message;
+      const what = isAuthError(this.outage) ? this.authError(this.outage, this.outageNode).message : this.unreachable(this.outage).message;
       this.log.warning(`metrics: ${what}; snapshots are not stored until it is back (reconnecting in the background)`);
     }
     this.wake();
@@ -386,6 +393,7 @@ export class RedisStore implements SnapshotStore {
     }
     if (this.outage !== null) {
       this.outage = null;
+      this.outageNode = null;
       this.log.info?.(`metrics: Redis at ${this.address} is reachable again`);
     }
     this.wake();
@@ -405,12 +413,12 @@ export class RedisStore implements SnapshotStore {
       if (isAuthError(reply)) return this.authError(reply);
       return new Error(this.redact(`Redis at ${this.address}: cannot ${what}: ${reply.message}`), { cause: err });
     }
-    if (isAuthError(this.outage)) return this.authError(this.outage!);
+    if (isAuthError(this.outage)) return this.authError(this.outage!, this.outageNode);
     return this.unreachable(this.outage ?? err);
   }
 
   private unreachable(cause: Error | null, detail?: string): PromforkError {
-    if (cause !== null && isAuthError(cause)) return this.authError(cause);
+    if (cause !== null && isAuthError(cause)) return this.authError(cause, cause === this.outage ? this.outageNode : null);
     const why = detail ?? (cause ? causeText(cause) : 'not connected');
     return new PromforkError(
       'PROMFORK_ERR_REDIS_UNREACHABLE',
@@ -421,10 +429,10 @@ export class RedisStore implements SnapshotStore {
   /** `node` given: that cluster node or sentinel refused (a sentinel's password is REDIS_SENTINEL_PASSWORD). */
   private authError(cause: Error, node: string | null = null): PromforkError {
     const reply = causeText(cause);
-    const where = node === null ? `Redis at ${this.address}` : node;
+    const where = node === null ? `Redis at ${this.address}` : `Redis at ${this.address}: node ${node}`;
     let msg: string;
-    if (node?.startsWith('sentinel ')) {
-      msg = `${where} refused the sentinels' password (${reply}); check REDIS_SENTINEL_PASSWORD (the sentinels' requirepass)`;
+    if (node !== null && isSentinel(node)) {
+      msg = `Redis at ${this.address}: ${node} refused the password (${reply}); check REDIS_SENTINEL_PASSWORD (the sentinels' requirepass)`;
     } else if (/^NOAUTH\b/.test(reply) && !this.hasPassword) {
       msg = `${where} requires a password (${reply}); set REDIS_PASSWORD` + (this.addressSetting === 'REDIS_URL' ? ' or put it in REDIS_URL' : '');
     } else if (/without any password configured|no password is set/i.test(reply)) {
@@ -524,9 +532,13 @@ function firstReplyError(err: Error): ErrorReply | null {
   return err instanceof ErrorReply ? err : null;
 }
 
+/** A node label of a sentinel ('sentinel HOST:PORT', 'a sentinel', 'the sentinels'). */
+function isSentinel(node: string): boolean {
+  return /sentinel/.test(node);
+}
+
 function isAuthError(err: Error | null): boolean {
-  if (err === null) return false;
-  return /^(WRONGPASS|NOAUTH)\b|invalid password|without any password configured|no password is set/i.test(causeText(err));
+  return err !== null && isLinkAuthError(new Error(causeText(err)));
 }
 
 /** A one-line reason; an AggregateError (a host with several addresses) has no message of its own. */
