@@ -20,6 +20,7 @@ import { bindAll, closeAll, type Listener } from './listener.js';
 import { Pidfile } from './pidfile.js';
 import { WorkerRecord } from './worker-record.js';
 import { HANDLED_SIGNALS, signalName } from './signals.js';
+import { workerExecArgv } from '../inspector-guard.js';
 
 const TICK_MS = 1000;
 
@@ -214,7 +215,8 @@ export class Arbiter {
   private forkWorker(record: WorkerRecord): void {
     const child = fork(WORKER_ENTRY, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
+      // No inspector flag of ours reaches a worker, and SIGUSR1 cannot open one during its start-up.
+      execArgv: workerExecArgv(),
     });
     record.child = child;
     record.pid = child.pid ?? 0;
@@ -406,7 +408,14 @@ export class Arbiter {
         return;
       case 'SIGUSR1':
         this.log.reopen();
-        for (const w of this.workers.values()) w.kill('SIGUSR1');
+        // Forwarded over IPC, never as a signal: a worker still starting would let Node open the inspector, and a
+        // worker started with --disable-sigusr1 never sees the signal. Booted workers listen for this message.
+        for (const w of this.workers.values()) if (w.booted) w.child?.send({ t: 'reopen' }, undefined, undefined, () => {});
+        return;
+      case 'SIGUSR2':
+        // Gunicorn's USR2 starts a new primary from the new binary beside this one. promfork loads new code on HUP
+        // (every worker replaced, no request dropped), so it counts the signal, says so, and serves on.
+        this.log.warning('USR2 (binary upgrade) is not supported: send HUP to load new code; still serving');
         return;
       case 'SIGWINCH':
         this.log.debug('SIGWINCH ignored: not daemonized');
