@@ -3,7 +3,6 @@
 
 import { fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../config/index.js';
 import type { Config, Hooks, Settings } from '../config/types.js';
@@ -16,7 +15,7 @@ import { resolveWorkerClass, usingWorkerLine, type ResolvedWorkerClass } from '.
 import { Dispatcher, releaseUnacknowledgedSockets } from './dispatcher.js';
 import { PrimaryExporter } from '../exporter/primary-exporter.js';
 import { withDefaultHooks } from '../hooks/defaults.js';
-import { bindAll, closeAll, type Listener } from './listener.js';
+import { bindAll, closeAll, closeDrained, startDraining, type Listener } from './listener.js';
 import { Pidfile } from './pidfile.js';
 import { WorkerRecord } from './worker-record.js';
 import { HANDLED_SIGNALS, signalName } from './signals.js';
@@ -49,6 +48,10 @@ export class Arbiter {
   /** Live workers by pid (plus the one being forked, under pid 0, while preFork runs). */
   readonly workers = new Map<number, WorkerRecord>();
   listeners: Listener[] = [];
+  /** Bumped when a reload replaces the listeners; each worker records the generation it was given. */
+  private listenerGen = 0;
+  /** Listeners a reload replaced, drained by the primary until no worker holding them is left. */
+  private stale: { listeners: Listener[]; gen: number }[] = [];
   /** The exporter half (null with --no-metrics). */
   readonly exporter: PrimaryExporter | null;
   private _numWorkers: number | null = null;
@@ -72,10 +75,7 @@ export class Arbiter {
     this.workerClass = workerClass;
     this.log = log ?? new Logger(loggerOptions(this.cfg));
     this.exporter = this.cfg.metrics ? new PrimaryExporter(this) : null;
-    this.dispatcher = new Dispatcher(
-      () => this.workers.values(),
-      () => this.cfg.workerConnections,
-    );
+    this.dispatcher = new Dispatcher(() => this.workers.values());
   }
 
   get numWorkers(): number {
@@ -133,7 +133,6 @@ export class Arbiter {
   private bind(binds: string[]): Promise<Listener[]> {
     return bindAll(binds, {
       backlog: this.cfg.backlog,
-      onConnection: (socket: Socket) => this.dispatcher.add(socket),
       onRetry: (bind, err) => this.log.error(`Connection in use: ${bind} (${err.code}); retrying in 1 second`),
     });
   }
@@ -248,6 +247,10 @@ export class Arbiter {
     switch (m.t) {
       case 'hb':
         this.noteStoreErrors(w, m.storeErrors);
+        if (m.busyMs !== undefined) {
+          w.busy = m.busyMs > 0;
+          w.busySince = w.lastBeat - m.busyMs;
+        }
         return;
       case 'flushed':
         this.noteStoreErrors(w, m.storeErrors);
@@ -257,16 +260,12 @@ export class Arbiter {
         w.booted = true;
         w.setState('running');
         this.log.debug(`Worker booted (pid:${w.pid}, seat:${w.seat}, age:${w.age})`);
+        this.sendListeners(w);
         this.retireReplaced();
         this.dispatcher.pump();
         return;
-      case 'idle':
-        w.busy = false;
-        this.dispatcher.pump();
-        return;
-      case 'closed':
-        w.conns = Math.max(0, w.conns - m.n);
-        this.dispatcher.pump();
+      case 'listen':
+        this.sendListeners(w);
         return;
       case 'quit':
         w.quitting = true;
@@ -275,6 +274,32 @@ export class Arbiter {
         w.child?.send({ t: 'drained' }, undefined, undefined, () => {});
         this.manageWorkers();
         return;
+    }
+  }
+
+  /** Give a worker the listening sockets to accept from (one message per socket, the handle attached). */
+  private sendListeners(w: WorkerRecord): void {
+    const child = w.child;
+    if (!child?.connected || w.quitting) return;
+    w.listenerGen = this.listenerGen;
+    const n = this.listeners.length;
+    this.listeners.forEach((l, i) => {
+      child.send({ t: 'lsock', i, n, backlog: this.cfg.backlog }, l.handle as never, undefined, () => {});
+    });
+  }
+
+  private isListenerHandle(handle: unknown): boolean {
+    if (this.listeners.some((l) => l.handle === handle)) return true;
+    return this.stale.some((s) => s.listeners.some((l) => l.handle === handle));
+  }
+
+  /** Close the replaced listeners that no live worker accepts from any more (after draining their queue). */
+  private closeStaleListeners(): void {
+    const holders = (gen: number) => [...this.workers.values()].some((w) => w.pid > 0 && w.listenerGen >= 0 && w.listenerGen <= gen);
+    for (const entry of [...this.stale]) {
+      if (holders(entry.gen)) continue;
+      this.stale.splice(this.stale.indexOf(entry), 1);
+      for (const l of entry.listeners) void closeDrained(l);
     }
   }
 
@@ -322,7 +347,7 @@ export class Arbiter {
   private onWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.pid);
     for (const done of [...w.pendingFlushes.values()]) done(null);
-    const released = releaseUnacknowledgedSockets(w.child);
+    const released = releaseUnacknowledgedSockets(w.child, (h) => this.isListenerHandle(h));
     if (released > 0) this.log.warning(`${released} connection(s) sent to worker ${w.pid} were lost with it`);
     if (signal === 'SIGKILL') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
     else if (signal === 'SIGTERM') this.log.info(`Worker (pid:${w.pid}) was sent SIGTERM!`);
@@ -340,6 +365,7 @@ export class Arbiter {
     void callHook(this.log, this.hooks, 'childExit', this, w);
     if (!this.stopping) {
       this.manageWorkers();
+      this.closeStaleListeners();
       this.dispatcher.pump();
     }
   }
@@ -455,8 +481,12 @@ export class Arbiter {
       try {
         const fresh = await this.bind(this.cfg.bind);
         const stale = this.listeners;
+        // The old sockets stay open while workers accept from them; the primary also takes their
+        // connections (to any worker) so that none queued there is dropped, and closes them once the
+        // last worker holding them has exited.
+        this.stale.push({ listeners: stale, gen: this.listenerGen++ });
+        for (const l of stale) startDraining(l, old.backlog, (socket) => this.dispatcher.add(socket));
         this.listeners = fresh;
-        await closeAll(stale);
         for (const l of fresh) this.log.info(`Listening at: ${l.url} (${this.pid})`);
       } catch (err) {
         this.log.error(`Reload: keeping the previous listeners: ${isPromforkError(err) ? err.toLine() : String(err)}`);
@@ -489,7 +519,8 @@ export class Arbiter {
     if (!this.stopping) {
       this.stopping = true;
       if (this.tickTimer) clearInterval(this.tickTimer);
-      void closeAll(this.listeners);
+      closeAll(this.listeners);
+      for (const s of this.stale.splice(0)) closeAll(s.listeners);
       this.dispatcher.closeAll();
     }
     const signal: NodeJS.Signals = graceful ? 'SIGTERM' : 'SIGQUIT';

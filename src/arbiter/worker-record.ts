@@ -16,9 +16,9 @@ export class WorkerRecord {
   quitting = false;
   /** Marked by a reload (HUP): stopped once its replacement has booted. */
   retiring = false;
-  /** Open connections handed to it (async workers). */
-  conns = 0;
-  /** Sync workers: a connection is in progress since `busySince` (performance.now()). */
+  /** The generation of the listening sockets it was given (the arbiter's listenerGen). */
+  listenerGen = -1;
+  /** Sync workers: a request is in progress since `busySince` (performance.now()), as its heartbeats say. */
   busy = false;
   busySince = 0;
   /** performance.now() of the last message from the worker. */
