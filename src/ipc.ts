@@ -32,9 +32,14 @@ export type WorkerToPrimary =
   | { t: 'idle' }
   /** Async workers: this many connections closed since the last report. */
   | { t: 'closed'; n: number }
-  /** The snapshot asked for by `flush` is persisted (ok) or could not be written. */
-  /** `seq` is the sequence number of the snapshot now in the store (unchanged when nothing changed). */
-  | { t: 'flushed'; id: number; ok: boolean; seq: number; storeErrors: number }
+  /**
+   * Answer to `flush`: `seq` is the sequence number of the worker's snapshot now in the store. `current`: it holds
+   * everything counted so far (the worker was idle and flushed, or nothing changed); false when the worker was busy
+   * and answered at once with what it pushed last (or could not write).
+   */
+  | { t: 'flushed'; id: number; ok: boolean; seq: number; storeErrors: number; current: boolean }
+  /** The worker persisted snapshot `seq` on its own schedule: the primary may read it now. */
+  | { t: 'pushed'; seq: number }
   /** The worker is shutting down (max-requests, TERM, parent gone): send it nothing more. */
   | { t: 'quit'; reason: 'max-requests' | 'term' | 'parent' };
 
