@@ -3,7 +3,8 @@
 // The request path only bumps plain numbers (WorkerMetrics). Snapshots (ours plus the app's prom-client
 // registries) are persisted to the store and announced to the primary (IPC `pushed`) on the worker's own schedule:
 // - while requests keep coming, at most every `metricsFlushInterval` (default 1 s);
-// - QUIET_MS after traffic pauses (no request finished during QUIET_MS), so the store is exact soon after;
+// - QUIET_MS after traffic pauses (no request finished during QUIET_MS), so the store is exact soon after, at
+//   most every QUIET_SPACING_MS;
 // - every `metricsFlushInterval` anyway when the app's own metrics changed without requests;
 // - when a scrape asks (IPC `flush`) and this worker has no request in flight (then it is idle: the answer is
 //   exact); a worker with requests in flight answers at once with the seq it last persisted, without collecting;
@@ -29,6 +30,11 @@ const FINAL_FLUSH_MS = 2000;
 export const SNAPSHOT_REFRESH_MS = 10_000;
 /** Traffic counts as paused after this long without a finished request: the worker then pushes. */
 export const QUIET_MS = 20;
+/**
+ * Pushes on a pause are at least this far apart (a busy machine makes short pauses in steady traffic): a worker
+ * writes at most 1000 / QUIET_SPACING_MS snapshots per second on its own, whatever the traffic.
+ */
+export const QUIET_SPACING_MS = 250;
 
 /** Classes made by withMetrics carry this static flag, so a class is never wrapped twice. */
 export const HAS_METRICS = 'hasMetrics';
@@ -112,7 +118,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
       const n = this.metrics.requests;
       if (n === this.collectedRequests) {
         this.armed = false; // a scrape's flush already took these counts
-      } else if (n === this.tickSeen) {
+      } else if (n === this.tickSeen && performance.now() - this.collectedAt >= QUIET_SPACING_MS) {
         this.armed = false; // traffic paused: push now
         void this.flush();
       } else {
