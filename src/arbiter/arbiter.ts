@@ -17,7 +17,7 @@ import { PrimaryExporter } from '../exporter/primary-exporter.js';
 import { withDefaultHooks } from '../hooks/defaults.js';
 import { bindAll, closeAll, closeDrained, startDraining, type Listener } from './listener.js';
 import { Pidfile } from './pidfile.js';
-import { WorkerRecord } from './worker-record.js';
+import { WorkerRecord, type FlushAnswer } from './worker-record.js';
 import { HANDLED_SIGNALS, signalName } from './signals.js';
 import { workerExecArgv } from '../inspector-guard.js';
 
@@ -34,6 +34,8 @@ export interface ArbiterEvents {
   exit: [worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null];
   /** Workers reported this many more failed snapshot writes. */
   'store-errors': [n: number];
+  /** A worker persisted snapshot `seq` on its own schedule. */
+  pushed: [worker: WorkerRecord, seq: number];
 }
 
 export class Arbiter {
@@ -254,7 +256,10 @@ export class Arbiter {
         return;
       case 'flushed':
         this.noteStoreErrors(w, m.storeErrors);
-        w.pendingFlushes.get(m.id)?.(m.ok ? m.seq : null);
+        w.pendingFlushes.get(m.id)?.done(m.ok ? { seq: m.seq, current: m.current } : null);
+        return;
+      case 'pushed':
+        this.events.emit('pushed', w, m.seq);
         return;
       case 'booted':
         w.booted = true;
@@ -310,20 +315,28 @@ export class Arbiter {
   }
 
   /**
-   * Ask a worker to persist a metrics snapshot. Resolves with the seq of its snapshot now in the store,
-   * or null if it did not manage within `timeoutMs`.
+   * Ask a worker for its current metrics snapshot. Resolves with its answer (the seq now in the store, and whether
+   * it holds everything counted so far), or null if it did not answer within `timeoutMs`. A worker that left an
+   * earlier request unanswered for longer than `timeoutMs` and sent nothing since is not asked again, and null
+   * comes at once: a blocked worker delays one scrape by `timeoutMs` at most, and the next ones not at all.
    */
-  requestFlush(w: WorkerRecord, timeoutMs: number): Promise<number | null> {
+  requestFlush(w: WorkerRecord, timeoutMs: number): Promise<FlushAnswer | null> {
     if (!w.child?.connected) return Promise.resolve(null);
+    const now = performance.now();
+    for (const pending of w.pendingFlushes.values()) {
+      // Unanswered past the deadline, and not a word from the worker since (its heartbeat timer fires as soon as
+      // its event loop is free again): it is blocked.
+      if (now - pending.sentAt > timeoutMs && w.lastBeat < pending.sentAt) return Promise.resolve(null);
+    }
     const id = ++this.flushIds;
-    return new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => done(null), timeoutMs);
-      const done = (seq: number | null) => {
+    return new Promise<FlushAnswer | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      const done = (answer: FlushAnswer | null) => {
         clearTimeout(timer);
         w.pendingFlushes.delete(id);
-        resolve(seq);
+        resolve(answer);
       };
-      w.pendingFlushes.set(id, done);
+      w.pendingFlushes.set(id, { sentAt: now, done });
       w.child!.send({ t: 'flush', id }, undefined, undefined, (err) => {
         if (err) done(null);
       });
@@ -346,7 +359,7 @@ export class Arbiter {
 
   private onWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.pid);
-    for (const done of [...w.pendingFlushes.values()]) done(null);
+    for (const pending of [...w.pendingFlushes.values()]) pending.done(null);
     const released = releaseUnacknowledgedSockets(w.child, (h) => this.isListenerHandle(h));
     if (released > 0) this.log.warning(`${released} connection(s) sent to worker ${w.pid} were lost with it`);
     if (signal === 'SIGKILL') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);

@@ -138,6 +138,11 @@ export abstract class Worker {
     _error: unknown,
   ): void {}
 
+  /** Requests being handled now (the metrics mixin answers a scrape at once, without collecting, when busy). */
+  protected requestsInFlight(): number {
+    return this.inflight.size;
+  }
+
   /** Called before the process exits on a controlled path (flush state). */
   protected async beforeExit(): Promise<void> {}
 
