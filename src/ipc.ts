@@ -27,7 +27,9 @@ export type PrimaryToWorker =
   /** The primary will send no more connections: the worker may exit once drained. */
   | { t: 'drained' }
   /** Write a metrics snapshot now and answer `flushed` with the same id (a scrape is waiting). */
-  | { t: 'flush'; id: number };
+  | { t: 'flush'; id: number }
+  /** The primary got SIGUSR1: reopen the log files. */
+  | { t: 'reopen' };
 
 export type WorkerToPrimary =
   | { t: 'booted' }
@@ -38,9 +40,14 @@ export type WorkerToPrimary =
   | { t: 'hb'; storeErrors?: number; busyMs?: number }
   /** Send the listening sockets again: the worker closed its copies at its connection cap and is below it now. */
   | { t: 'listen' }
-  /** The snapshot asked for by `flush` is persisted (ok) or could not be written. */
-  /** `seq` is the sequence number of the snapshot now in the store (unchanged when nothing changed). */
-  | { t: 'flushed'; id: number; ok: boolean; seq: number; storeErrors: number }
+  /**
+   * Answer to `flush`: `seq` is the sequence number of the worker's snapshot now in the store. `current`: it holds
+   * everything counted so far (the worker was idle and flushed, or nothing changed); false when the worker was busy
+   * and answered at once with what it pushed last (or could not write).
+   */
+  | { t: 'flushed'; id: number; ok: boolean; seq: number; storeErrors: number; current: boolean }
+  /** The worker persisted snapshot `seq` on its own schedule: the primary may read it now. */
+  | { t: 'pushed'; seq: number }
   /** The worker is shutting down (max-requests, TERM, parent gone): send it nothing more. */
   | { t: 'quit'; reason: 'max-requests' | 'term' | 'parent' };
 

@@ -11,14 +11,15 @@ import { callHook } from '../hooks/call-hook.js';
 import { isMessage, type WorkerSpec, type WorkerToPrimary } from '../ipc.js';
 import { Logger } from '../logging/logger.js';
 import { VERSION } from '../version.js';
-import { resolveWorkerClass, type ResolvedWorkerClass } from '../workers/worker-classes.js';
+import { resolveWorkerClass, usingWorkerLine, type ResolvedWorkerClass } from '../workers/worker-classes.js';
 import { Dispatcher, releaseUnacknowledgedSockets } from './dispatcher.js';
 import { PrimaryExporter } from '../exporter/primary-exporter.js';
 import { withDefaultHooks } from '../hooks/defaults.js';
 import { bindAll, closeAll, closeDrained, startDraining, type Listener } from './listener.js';
 import { Pidfile } from './pidfile.js';
-import { WorkerRecord } from './worker-record.js';
+import { WorkerRecord, type FlushAnswer } from './worker-record.js';
 import { HANDLED_SIGNALS, signalName } from './signals.js';
+import { workerExecArgv } from '../inspector-guard.js';
 
 const TICK_MS = 1000;
 
@@ -33,6 +34,8 @@ export interface ArbiterEvents {
   exit: [worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null];
   /** Workers reported this many more failed snapshot writes. */
   'store-errors': [n: number];
+  /** A worker persisted snapshot `seq` on its own schedule. */
+  pushed: [worker: WorkerRecord, seq: number];
 }
 
 export class Arbiter {
@@ -65,6 +68,7 @@ export class Arbiter {
   private halting = false;
   private stopDeadline = 0;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  private readonly reportedNotices = new Set<string>();
 
   constructor(config: Config, workerClass: ResolvedWorkerClass, log?: Logger) {
     this.config = config;
@@ -96,6 +100,7 @@ export class Arbiter {
 
   private async start(): Promise<void> {
     this.log.info(`Starting promfork ${VERSION}`);
+    this.reportNotices();
     await this.setNumWorkers(this.cfg.workers);
     if (this.cfg.pidfile) {
       this.pidfile = new Pidfile(this.cfg.pidfile);
@@ -114,8 +119,17 @@ export class Arbiter {
     }
     process.title = `${this.cfg.procName}: master`;
     for (const l of this.listeners) this.log.info(`Listening at: ${l.url} (${this.pid})`);
-    this.log.info(`Using worker: ${this.workerClass.id}`);
+    this.log.info(usingWorkerLine(this.workerClass));
     await callHook(this.log, this.hooks, 'whenReady', this);
+  }
+
+  /** The config file's ignored keys, each reported once in the primary's life (a reload repeats none). */
+  private reportNotices(): void {
+    for (const line of this.config.notices ?? []) {
+      if (this.reportedNotices.has(line)) continue;
+      this.reportedNotices.add(line);
+      this.log.warning(line);
+    }
   }
 
   private bind(binds: string[]): Promise<Listener[]> {
@@ -202,7 +216,8 @@ export class Arbiter {
   private forkWorker(record: WorkerRecord): void {
     const child = fork(WORKER_ENTRY, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
+      // No inspector flag of ours reaches a worker, and SIGUSR1 cannot open one during its start-up.
+      execArgv: workerExecArgv(),
     });
     record.child = child;
     record.pid = child.pid ?? 0;
@@ -241,7 +256,10 @@ export class Arbiter {
         return;
       case 'flushed':
         this.noteStoreErrors(w, m.storeErrors);
-        w.pendingFlushes.get(m.id)?.(m.ok ? m.seq : null);
+        w.pendingFlushes.get(m.id)?.done(m.ok ? { seq: m.seq, current: m.current } : null);
+        return;
+      case 'pushed':
+        this.events.emit('pushed', w, m.seq);
         return;
       case 'booted':
         w.booted = true;
@@ -297,20 +315,28 @@ export class Arbiter {
   }
 
   /**
-   * Ask a worker to persist a metrics snapshot. Resolves with the seq of its snapshot now in the store,
-   * or null if it did not manage within `timeoutMs`.
+   * Ask a worker for its current metrics snapshot. Resolves with its answer (the seq now in the store, and whether
+   * it holds everything counted so far), or null if it did not answer within `timeoutMs`. A worker that left an
+   * earlier request unanswered for longer than `timeoutMs` and sent nothing since is not asked again, and null
+   * comes at once: a blocked worker delays one scrape by `timeoutMs` at most, and the next ones not at all.
    */
-  requestFlush(w: WorkerRecord, timeoutMs: number): Promise<number | null> {
+  requestFlush(w: WorkerRecord, timeoutMs: number): Promise<FlushAnswer | null> {
     if (!w.child?.connected) return Promise.resolve(null);
+    const now = performance.now();
+    for (const pending of w.pendingFlushes.values()) {
+      // Unanswered past the deadline, and not a word from the worker since (its heartbeat timer fires as soon as
+      // its event loop is free again): it is blocked.
+      if (now - pending.sentAt > timeoutMs && w.lastBeat < pending.sentAt) return Promise.resolve(null);
+    }
     const id = ++this.flushIds;
-    return new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => done(null), timeoutMs);
-      const done = (seq: number | null) => {
+    return new Promise<FlushAnswer | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      const done = (answer: FlushAnswer | null) => {
         clearTimeout(timer);
         w.pendingFlushes.delete(id);
-        resolve(seq);
+        resolve(answer);
       };
-      w.pendingFlushes.set(id, done);
+      w.pendingFlushes.set(id, { sentAt: now, done });
       w.child!.send({ t: 'flush', id }, undefined, undefined, (err) => {
         if (err) done(null);
       });
@@ -333,7 +359,7 @@ export class Arbiter {
 
   private onWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.pid);
-    for (const done of [...w.pendingFlushes.values()]) done(null);
+    for (const pending of [...w.pendingFlushes.values()]) pending.done(null);
     const released = releaseUnacknowledgedSockets(w.child, (h) => this.isListenerHandle(h));
     if (released > 0) this.log.warning(`${released} connection(s) sent to worker ${w.pid} were lost with it`);
     if (signal === 'SIGKILL') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
@@ -421,7 +447,14 @@ export class Arbiter {
         return;
       case 'SIGUSR1':
         this.log.reopen();
-        for (const w of this.workers.values()) w.kill('SIGUSR1');
+        // Forwarded over IPC, never as a signal: a worker still starting would let Node open the inspector, and a
+        // worker started with --disable-sigusr1 never sees the signal. Booted workers listen for this message.
+        for (const w of this.workers.values()) if (w.booted) w.child?.send({ t: 'reopen' }, undefined, undefined, () => {});
+        return;
+      case 'SIGUSR2':
+        // Gunicorn's USR2 starts a new primary from the new binary beside this one. promfork loads new code on HUP
+        // (every worker replaced, no request dropped), so it counts the signal, says so, and serves on.
+        this.log.warning('USR2 (binary upgrade) is not supported: send HUP to load new code; still serving');
         return;
       case 'SIGWINCH':
         this.log.debug('SIGWINCH ignored: not daemonized');
@@ -447,6 +480,7 @@ export class Arbiter {
     }
     const old = this.cfg;
     this.config = next;
+    this.reportNotices();
     this.cfg = next.settings;
     this.hooks = withDefaultHooks(next.hooks, this.cfg.metrics);
     this.workerClass = workerClass;

@@ -5,6 +5,12 @@ import type { ChildProcess } from 'node:child_process';
 import type { WorkerKind } from '../workers/base-worker.js';
 import type { RestartReason, WorkerState } from '../metrics/master-metrics.js';
 
+/** A worker's answer to a flush request (see `flushed` in src/ipc.ts). */
+export interface FlushAnswer {
+  seq: number;
+  current: boolean;
+}
+
 export class WorkerRecord {
   /** Set once forked; undefined while preFork runs. */
   pid = 0;
@@ -31,8 +37,11 @@ export class WorkerRecord {
   stopReason: RestartReason | 'scale-down' | null = null;
   /** The worker's cumulative count of failed snapshot writes, as last reported. */
   storeErrors = 0;
-  /** Flush requests waiting for the worker's answer, by id. */
-  readonly pendingFlushes = new Map<number, (seq: number | null) => void>();
+  /**
+   * Flush requests not answered yet, by id, with when they were sent: one older than the scrape deadline means the
+   * worker is not answering (blocked), and scrapes stop waiting for it until it answers.
+   */
+  readonly pendingFlushes = new Map<number, { sentAt: number; done: (answer: FlushAnswer | null) => void }>();
 
   constructor(
     readonly age: number,

@@ -138,6 +138,11 @@ export abstract class Worker {
     _error: unknown,
   ): void {}
 
+  /** Requests being handled now (the metrics mixin answers a scrape at once, without collecting, when busy). */
+  protected requestsInFlight(): number {
+    return this.inflight.size;
+  }
+
   /** Called before the process exits on a controlled path (flush state). */
   protected async beforeExit(): Promise<void> {}
 
@@ -160,7 +165,8 @@ export abstract class Worker {
     else if (m.t === 'drained') {
       this.drained = true;
       this.maybeExit();
-    } else this.onControl(m);
+    } else if (m.t === 'reopen') this.log.reopen();
+    else this.onControl(m);
   }
 
   /** Other primary messages (the metrics mixin answers `flush`). */
@@ -331,6 +337,8 @@ export abstract class Worker {
     process.on('SIGINT', quit);
     process.on('SIGQUIT', quit);
     process.on('SIGABRT', () => void this.abort());
+    // The primary forwards its USR1 as a `reopen` message; this listener serves a USR1 sent to the worker itself
+    // (where Node has --disable-sigusr1, the worker runs with it and the signal never arrives).
     process.on('SIGUSR1', () => this.log.reopen());
     process.on('SIGWINCH', () => this.log.debug('worker: SIGWINCH ignored'));
   }
