@@ -77,7 +77,8 @@ export class Arbiter {
     this.workerClass = workerClass;
     this.log = log ?? new Logger(loggerOptions(this.cfg));
     this.exporter = this.cfg.metrics ? new PrimaryExporter(this) : null;
-    this.dispatcher = new Dispatcher(() => this.workers.values());
+    // Connections the primary takes from replaced listeners go to workers that accept from the current ones.
+    this.dispatcher = new Dispatcher(() => [...this.workers.values()].filter((w) => w.listenerGen === this.listenerGen));
   }
 
   get numWorkers(): number {
