@@ -4,7 +4,7 @@
 
 import type { Settings } from '../config/types.js';
 import { DirectoryStore, type StoreLog } from './directory-store.js';
-import { RedisStore } from './redis-store.js';
+import { RedisStore, resolveTarget } from './redis-store.js';
 import type { SnapshotStore } from './store.js';
 
 export function redisOptions(s: Settings, ppid: number, log: StoreLog, instance = s.metricsInstance) {
@@ -31,4 +31,9 @@ export async function openStore(settings: Settings, ppid: number, log: StoreLog)
 export function prepareStore(settings: Settings, ppid: number, log: StoreLog): SnapshotStore {
   if (settings.redisEnabled) return new RedisStore(redisOptions(settings, ppid, log));
   return DirectoryStore.prepare(settings.multiprocDir, { ppid, log });
+}
+
+/** Checks the Redis settings (URL, port, db) at configuration time, before anything starts. Throws PROMFORK_ERR_REDIS_CONFIG. */
+export function checkStoreSettings(settings: Settings): void {
+  if (settings.metrics && settings.redisEnabled) resolveTarget(redisOptions(settings, 0, { warning: () => {} }));
 }

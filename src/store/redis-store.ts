@@ -436,7 +436,7 @@ interface ResolvedTarget {
   secrets: string[];
 }
 
-function resolveTarget(opts: RedisTarget): ResolvedTarget {
+export function resolveTarget(opts: RedisTarget): ResolvedTarget {
   const password = opts.password ? opts.password : null;
   const secrets = new Set<string>();
   if (password) {
@@ -519,12 +519,13 @@ function maskUrl(u: URL): string {
   return `${u.protocol}//${auth}${u.host}${path}`;
 }
 
-/** Masks the user-info of a URL that does not parse (all of it when it has no ':', which could be a password). */
+/**
+ * A URL that does not parse, for a message: its scheme only. Where its user-info ends cannot be known (a password
+ * may hold '@', '/' or ':'), so nothing after the scheme is shown.
+ */
 function maskUrlText(text: string): string {
-  return text.replace(/^([^:/]*:\/\/)([^@/]*)@/, (_m, scheme: string, info: string) => {
-    const colon = info.indexOf(':');
-    return `${scheme}${colon >= 0 ? `${info.slice(0, colon)}:****` : '****'}@`;
-  });
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(text);
+  return scheme ? `${scheme[0]}... (not shown)` : '(not shown)';
 }
 
 function makeClient(t: ResolvedTarget, extra: { connectTimeout: number; name: string }) {
