@@ -24,9 +24,10 @@ export async function main(argv: string[]): Promise<void> {
   const workerClass = await resolveWorkerClass(s.workerClass, s.chdir, s.metrics);
   // Fail fast on a missing module, without importing the app into the primary.
   resolveAppModule(parseAppSpec(s.app).module, s.chdir);
-  checkStoreSettings(s);
+  await checkStoreSettings(s);
   if (checkConfig) {
     await loadApp(s.app, s.chdir);
+    for (const line of config.notices ?? []) process.stderr.write(`warning: ${line}\n`);
     process.stdout.write(renderSettings(s));
     process.exit(0);
   }

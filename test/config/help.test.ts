@@ -69,6 +69,7 @@ describe('renderSettings', () => {
       'metricsCertfile = null',
       'metricsKeyfile = null',
       'metricsCaCerts = null',
+      'metricsCaPath = null',
       'metricsBasicAuth = null',
       'metricsBearerToken = null',
       'redisEnabled = false',
