@@ -225,7 +225,7 @@ describe('mistakes in the layout: one line naming the key and the file', () => {
 
 // The real server, started with the Python exporter's e2e/test_configs/basic.yml as it is. Its fixed port and
 // 0.0.0.0 are overridden by the environment (its documented precedence), so the test listens on loopback only.
-test('promfork -c e2e/test_configs/basic.yml serves the metrics and reports the ignored key once', async () => {
+test('promfork -c e2e/test_configs/basic.yml serves the metrics and reports the ignored key once, also across a reload', async () => {
   const port = await freePort();
   const multiproc = fs.mkdtempSync(path.join(os.tmpdir(), 'promfork-pyyaml-'));
   const { server, url } = await startServer(['-c', file('e2e--test_configs--basic.yml'), APP], {
@@ -237,6 +237,11 @@ test('promfork -c e2e/test_configs/basic.yml serves the metrics and reports the 
     return r.body.includes('gunicorn_worker_requests_total{worker_id=') ? r : undefined;
   });
   assert.equal(metrics.status, 200);
+  // A reload re-reads the file and replaces both workers: still one line.
+  const from = server.output.length;
+  server.signal('SIGHUP');
+  await server.waitFor(/Hang up: Master/, { from });
+  await server.waitForCount(/Worker booted/, 2, { from });
   const warnings = server.output.split('\n').filter((l) => l.includes('exporter.cleanup.db_files'));
   assert.equal(warnings.length, 1, server.output);
   assert.match(warnings[0]!, /\[WARNING\] .*e2e--test_configs--basic\.yml: `exporter\.cleanup\.db_files` is ignored: /);
