@@ -46,7 +46,10 @@ export const SETTING_GROUPS: readonly SettingGroup[] = [
   {
     title: 'Redis store',
     intro: 'Snapshots in Redis instead of the directory (no files). See [storage.md](storage.md).',
-    keys: ['redisEnabled', 'redisHost', 'redisPort', 'redisDb', 'redisKeyPrefix', 'redisPassword', 'redisUrl'],
+    keys: [
+      'redisEnabled', 'redisHost', 'redisPort', 'redisDb', 'redisKeyPrefix', 'redisPassword', 'redisUrl',
+      'redisSentinelMaster', 'redisSentinelPassword', 'redisCluster',
+    ],
   },
 ];
 
@@ -54,7 +57,8 @@ export const SETTING_GROUPS: readonly SettingGroup[] = [
 export const EXPORTER_SETTINGS: readonly SettingKey[] = [
   'metricsPort', 'metricsBind', 'metricsCertfile', 'metricsKeyfile', 'metricsCaCerts', 'metricsCaPath', 'metricsBasicAuth',
   'metricsBearerToken', 'multiprocDir', 'redisEnabled', 'redisHost', 'redisPort', 'redisDb', 'redisKeyPrefix',
-  'redisPassword', 'redisUrl', 'metricsInstance', 'allInstances', 'errorlog', 'loglevel',
+  'redisPassword', 'redisUrl', 'redisSentinelMaster', 'redisSentinelPassword', 'redisCluster', 'metricsInstance',
+  'allInstances', 'errorlog', 'loglevel',
 ];
 
 export interface HookDoc {

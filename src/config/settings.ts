@@ -28,6 +28,11 @@ export interface SettingDef<K extends SettingKey = SettingKey> extends ValueSpec
 
 export type AnySettingDef = { [K in SettingKey]: SettingDef<K> }[SettingKey];
 
+/** The REDIS_URL forms (redis-connection.ts parses them; the settings only check the scheme). */
+const REDIS_URL_SCHEME = /^rediss?(\+sentinel|\+cluster)?:\/\//;
+const REDIS_URL_HELP =
+  'redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB] or redis+cluster://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]; rediss... for TLS';
+
 const PORT: ValueSpec = { type: 'int', min: 0, max: 65535 };
 const POS_INT: ValueSpec = { type: 'int', min: 1 };
 
@@ -224,20 +229,22 @@ export const SETTINGS: readonly AnySettingDef[] = [
   {
     key: 'redisHost', flags: ['--redis-host'], type: 'string', metavar: 'HOST', envVars: ['REDIS_HOST'],
     default: (env) => envValue<string>(env, 'REDIS_HOST', { type: 'string' }) ?? 'localhost',
-    help: 'Redis host.',
+    help: 'Redis host; with --redis-sentinel-master the sentinels, with --redis-cluster seed nodes of the cluster, as HOST[:PORT][,HOST[:PORT]...].',
   },
   {
     key: 'redisPort', flags: ['--redis-port'], ...PORT, metavar: 'N', envVars: ['REDIS_PORT'],
     default: (env) => envValue<number>(env, 'REDIS_PORT', PORT) ?? 6379,
-    help: 'Redis port.',
+    help: 'Redis port (of the cluster nodes listed without one; sentinels default to 26379).',
   },
   {
     key: 'redisDb', flags: ['--redis-db'], type: 'int', min: 0, metavar: 'N', envVars: ['REDIS_DB'],
     default: (env) => envValue<number>(env, 'REDIS_DB', { type: 'int', min: 0 }) ?? 0,
-    help: 'Redis database number.',
+    help: 'Redis database number (0 in a Redis Cluster).',
   },
   {
     key: 'redisKeyPrefix', flags: ['--redis-key-prefix'], type: 'string', metavar: 'PREFIX', envVars: ['REDIS_KEY_PREFIX'],
+    check: (v: string) => (v !== '' && !/[{}]/.test(v) ? undefined : "must be non-empty, without '{' or '}'"),
+    expects: "a non-empty prefix without '{' or '}'",
     default: (env) => envValue<string>(env, 'REDIS_KEY_PREFIX', { type: 'string' }) ?? 'gunicorn',
     help: 'Prefix of every Redis key promfork writes.',
   },
@@ -245,14 +252,31 @@ export const SETTINGS: readonly AnySettingDef[] = [
     key: 'redisPassword', flags: ['--redis-password'], type: 'string', nullable: true, secret: true, metavar: 'PASSWORD',
     envVars: ['REDIS_PASSWORD'],
     default: (env) => envValue<string>(env, 'REDIS_PASSWORD', { type: 'string' }) ?? null,
-    help: 'Redis password (prefer the environment variable: command lines are visible to other users).',
+    help: 'Redis password, of the data nodes in every topology (prefer the environment variable: command lines are visible to other users).',
   },
   {
     key: 'redisUrl', flags: ['--redis-url'], type: 'string', nullable: true, secret: true, metavar: 'URL', envVars: ['REDIS_URL'],
-    check: (v: string) => (/^rediss?:\/\//.test(v) ? undefined : 'expected redis://... or rediss://...'),
-    expects: 'a redis:// or rediss:// URL',
+    check: (v: string) => (REDIS_URL_SCHEME.test(v) ? undefined : `expected ${REDIS_URL_HELP}`),
+    expects: 'a redis://, redis+sentinel:// or redis+cluster:// URL (rediss... for TLS)',
     default: (env) => envValue<string>(env, 'REDIS_URL', { type: 'string' }) ?? null,
-    help: 'Redis URL (redis:// or rediss:// for TLS); wins over host, port and db, and over the password when it has one.',
+    help: `Redis URL: ${REDIS_URL_HELP}. Wins over host, port, db and the sentinel and cluster settings, and over the password when it has one.`,
+  },
+  {
+    key: 'redisSentinelMaster', flags: ['--redis-sentinel-master'], type: 'string', nullable: true, metavar: 'NAME',
+    envVars: ['REDIS_SENTINEL_MASTER'],
+    default: (env) => envValue<string>(env, 'REDIS_SENTINEL_MASTER', { type: 'string' }) ?? null,
+    help: 'Use Redis Sentinel: the name of the master the sentinels monitor; --redis-host lists the sentinels.',
+  },
+  {
+    key: 'redisSentinelPassword', flags: ['--redis-sentinel-password'], type: 'string', nullable: true, secret: true,
+    metavar: 'PASSWORD', envVars: ['REDIS_SENTINEL_PASSWORD'],
+    default: (env) => envValue<string>(env, 'REDIS_SENTINEL_PASSWORD', { type: 'string' }) ?? null,
+    help: "The sentinels' own password (their requirepass), when they have one.",
+  },
+  {
+    key: 'redisCluster', flags: ['--redis-cluster'], type: 'bool', metavar: '', envVars: ['REDIS_CLUSTER'],
+    default: (env) => envValue<boolean>(env, 'REDIS_CLUSTER', { type: 'bool' }) ?? false,
+    help: 'Use Redis Cluster: --redis-host lists seed nodes (any of its nodes; the others are discovered).',
   },
   {
     key: 'metricsInstance', flags: ['--metrics-instance'], type: 'string', metavar: 'NAME', envVars: ['PROMFORK_INSTANCE'],

@@ -53,8 +53,14 @@ export interface Settings {
   redisDb: number;
   redisKeyPrefix: string;
   redisPassword: string | null;
-  /** redis:// or rediss:// URL; wins over host, port, db and password. */
+  /** redis://, redis+sentinel:// or redis+cluster:// URL (rediss... for TLS); wins over host, port, db, the mode settings and password. */
   redisUrl: string | null;
+  /** Redis Sentinel: the master's name (redisHost lists the sentinels). */
+  redisSentinelMaster: string | null;
+  /** The sentinels' own password. */
+  redisSentinelPassword: string | null;
+  /** Redis Cluster (redisHost lists seed nodes). */
+  redisCluster: boolean;
   /** This server's name in a shared store (Redis keys, the sidecar's `server` label): the host name by default. */
   metricsInstance: string;
   /** Sidecar exporter: serve every instance found in the store, each series labelled `server`. */
