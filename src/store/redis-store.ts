@@ -328,6 +328,7 @@ export class RedisStore implements SnapshotStore {
         return value;
       },
       (err: unknown) => {
+        this.link.failed(err);
         throw this.translate(err, what);
       },
     );
