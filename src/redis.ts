@@ -101,7 +101,7 @@ export class RedisStorageClient {
     let cursor = '0';
     let deleted = 0;
     do {
-      const [next, keys] = (await this.client.sendCommand(['SCAN', cursor, 'MATCH', `${this.keyPrefix}:*:*:w:${pid}`, 'COUNT', '500'])) as [string, string[]];
+      const [next, keys] = (await this.client.sendCommand(['SCAN', cursor, 'MATCH', `${this.keyPrefix}:{*}:w:${pid}`, 'COUNT', '500'])) as [string, string[]];
       cursor = next;
       for (const key of keys) {
         const index = `${key.slice(0, key.lastIndexOf(':w:'))}:workers`;

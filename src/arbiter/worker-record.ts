@@ -22,9 +22,9 @@ export class WorkerRecord {
   quitting = false;
   /** Marked by a reload (HUP): stopped once its replacement has booted. */
   retiring = false;
-  /** Open connections handed to it (async workers). */
-  conns = 0;
-  /** Sync workers: a connection is in progress since `busySince` (performance.now()). */
+  /** The generation of the listening sockets it was given (the arbiter's listenerGen). */
+  listenerGen = -1;
+  /** Sync workers: a request is in progress since `busySince` (performance.now()), as its heartbeats say. */
   busy = false;
   busySince = 0;
   /** performance.now() of the last message from the worker. */
@@ -67,10 +67,14 @@ export class WorkerRecord {
     return this.booted && !this.quitting && !this.aborted && this.child !== null && this.child.connected;
   }
 
+  /** Signals the primary sent it, so that its exit is told apart from a crash or the OOM killer. */
+  readonly sent = new Set<NodeJS.Signals>();
+
   kill(signal: NodeJS.Signals): boolean {
     if (!this.pid) return false;
     try {
       process.kill(this.pid, signal);
+      this.sent.add(signal);
       return true;
     } catch {
       return false;

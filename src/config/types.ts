@@ -40,6 +40,8 @@ export interface Settings {
   metricsKeyfile: string | null;
   /** CA bundle: when set, the metrics server requires and verifies client certificates. */
   metricsCaCerts: string | null;
+  /** Directory of CA certificates: with or instead of metricsCaCerts, client certificates are required. */
+  metricsCaPath: string | null;
   /** `USER:PASSWORD` for HTTP basic auth on /metrics. */
   metricsBasicAuth: string | null;
   /** Bearer token required on /metrics. */
@@ -51,8 +53,14 @@ export interface Settings {
   redisDb: number;
   redisKeyPrefix: string;
   redisPassword: string | null;
-  /** redis:// or rediss:// URL; wins over host, port, db and password. */
+  /** redis://, redis+sentinel:// or redis+cluster:// URL (rediss... for TLS); wins over host, port, db, the mode settings and password. */
   redisUrl: string | null;
+  /** Redis Sentinel: the master's name (redisHost lists the sentinels). */
+  redisSentinelMaster: string | null;
+  /** The sentinels' own password. */
+  redisSentinelPassword: string | null;
+  /** Redis Cluster (redisHost lists seed nodes). */
+  redisCluster: boolean;
   /** This server's name in a shared store (Redis keys, the sidecar's `server` label): the host name by default. */
   metricsInstance: string;
   /** Sidecar exporter: serve every instance found in the store, each series labelled `server`. */
@@ -108,4 +116,6 @@ export interface Config {
   configFile: string | null;
   /** The command-line arguments this config was resolved from (re-used on HUP). */
   argv: string[];
+  /** Lines the primary logs once as warnings: keys of the config file that promfork ignores, and why. */
+  notices?: string[];
 }

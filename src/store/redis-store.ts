@@ -1,14 +1,15 @@
 // The Redis store (REDIS_ENABLED=true): no files. Each worker's snapshot is one STRING value, so a worker's series
-// can never partly expire (the seed's per-series keys and per-key TTL did: pitfall 10). Keys are namespaced by the
+// can never partly expire (the Python exporter's per-series keys and per-key TTL did). Keys are namespaced by the
 // prefix, the instance (host) and the run (the primary's pid), so servers sharing a Redis never see each other's
-// data (pitfall 11):
+// data; the run's part is a hash tag, so in a Redis Cluster every key of a run lives in one slot (one node) and a
+// run is read and written with multi-key commands in one round trip:
 //
-//   <prefix>:<instance>:<ppid>:w:<pid>     the last snapshot of worker <pid> (JSON, codec.ts), with a TTL
-//   <prefix>:<instance>:<ppid>:retired     the run's fold of dead workers (codec.ts's envelope), with a TTL
-//   <prefix>:<instance>:<ppid>:workers     a SET of the pids that have a snapshot key (the index), with a TTL
+//   <prefix>:{<instance>:<ppid>}:w:<pid>     the last snapshot of worker <pid> (JSON, codec.ts), with a TTL
+//   <prefix>:{<instance>:<ppid>}:retired     the run's fold of dead workers (codec.ts's envelope), with a TTL
+//   <prefix>:{<instance>:<ppid>}:workers     a SET of the pids that have a snapshot key (the index), with a TTL
 //
-// Round trips (pitfall 9: the seed issued ~58 commands per request, sequentially):
-//   writeSnapshot   1 round trip: MULTI, SET key json PX ttl, SADD index pid, PEXPIRE index ttl, EXEC
+// Round trips (the Python exporter issued ~58 commands per request, sequentially):
+//   writeSnapshot   1 round trip: a pipeline of SET key json PX ttl, SADD index pid, PEXPIRE index ttl
 //   readAll         2 round trips whatever the number of workers: SMEMBERS index, then one MGET
 //   readSnapshot    1 (GET); removeSnapshot 1 (MULTI DEL + SREM EXEC); refresh 1 (a pipeline of PEXPIREs)
 //
@@ -17,29 +18,35 @@
 // server lives even when a worker is blocked for longer than the TTL; everything of a run that died unseen
 // disappears by itself.
 //
-// Connection: node-redis, connected lazily on the first operation, reconnecting forever with capped exponential
-// backoff. The offline queue is disabled and every operation has a deadline, so while Redis is down operations
-// reject at once (memory stays bounded, a request is never slowed: law L4) with an error naming host:port; a
-// refused password names the setting to fix. The password never appears in an error or a log line.
+// Connection (redis-connection.ts): one server, Redis Sentinel or Redis Cluster, connected lazily on the first
+// operation, reconnecting forever with capped backoff. Commands are never queued while Redis is down and every
+// operation has a deadline, so during an outage (a failover included) operations reject at once or at the deadline
+// (memory stays bounded, a request is never slowed: docs/design.md, L4) with an error naming the address; a refused
+// password names the setting to fix. No password ever appears in an error or a log line.
 
-import { ErrorReply, MultiErrorReply, createClient } from 'redis';
+import { ErrorReply, MultiErrorReply } from 'redis';
 import { PromforkError } from '../errors.js';
 import { encodeRetired, encodeSnapshot, parseRetired, parseSnapshot } from './codec.js';
 import type { Snapshot } from './snapshot.js';
 import type { SnapshotStore } from './store.js';
+import {
+  describeRedisTarget,
+  isAuthError as isLinkAuthError,
+  openRedisLink,
+  resolveRedisTarget,
+  scanNode,
+  type RedisClient,
+  type RedisCommands,
+  type RedisLink,
+  type RedisMode,
+  type RedisTarget,
+} from './redis-connection.js';
+
+export { describeRedisTarget, type RedisCommands, type RedisTarget } from './redis-connection.js';
 
 export interface RedisStoreLog {
   warning(msg: string): void;
   info?(msg: string): void;
-}
-
-/** Where Redis is: `url` wins when set (`redis://`, `rediss://` for TLS), else host, port, db and password. */
-export interface RedisTarget {
-  url?: string | null;
-  host: string;
-  port: number;
-  db: number;
-  password?: string | null;
 }
 
 export interface RedisStoreOptions extends RedisTarget {
@@ -71,17 +78,10 @@ export interface RedisRunData {
 
 const DEFAULT_TTL_SECONDS = 60;
 const DEFAULT_TIMEOUT_MS = 2000;
-const MAX_BACKOFF_MS = 5000;
-/** Bounds the client's command queue when Redis stops answering without closing the connection. */
-const MAX_QUEUED_COMMANDS = 1000;
 const SCAN_COUNT = 1000;
 
-type Client = ReturnType<typeof makeClient>;
-
-/** The part of a node-redis client (any RESP version, any modules) the static helpers use. */
-export interface RedisCommands {
-  sendCommand(args: string[]): Promise<unknown>;
-}
+/** A prefix or instance name that keeps the run's hash tag intact: no `{` or `}` (and, for names, no `:` or space). */
+const NAME = /^[^\s:{}]+$/;
 
 export class RedisStore implements SnapshotStore {
   readonly kind = 'redis' as const;
@@ -90,13 +90,16 @@ export class RedisStore implements SnapshotStore {
   readonly ppid: number;
   readonly ttlMs: number;
   readonly timeoutMs: number;
-  /** The node-redis client (for the seed API's `getClient()`); connected lazily by the store's first operation. */
-  readonly client: Client;
-  /** `host:port` for messages. */
+  /** The node-redis client, cluster or sentinel (for the seed API's `getClient()`); connected by the first operation. */
+  readonly client: RedisLink['raw'];
+  /** One server, Redis Sentinel or Redis Cluster. */
+  readonly mode: RedisMode;
+  /** Where Redis is, for messages: `host:port`, `sentinel master NAME at h:p,...`, `cluster h:p,...`. */
   readonly address: string;
   /** The target as shown in logs, password masked. */
   readonly target: string;
 
+  private readonly link: RedisLink;
   private readonly log: RedisStoreLog;
   private readonly base: string;
   private readonly secrets: string[];
@@ -106,6 +109,10 @@ export class RedisStore implements SnapshotStore {
   private readonly hasPassword: boolean;
   /** The error that started the current outage; null while connected (or before the first connect). */
   private outage: Error | null = null;
+  /** Set when the outage is the sentinels' refusal of REDIS_SENTINEL_PASSWORD (they, not the data nodes, said no). */
+  private outageNode: string | null = null;
+  /** Cluster nodes and sentinels known to be down (each logged once), by address. */
+  private readonly nodesDown = new Set<string>();
   private readonly waiters = new Set<() => void>();
   private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
@@ -113,13 +120,16 @@ export class RedisStore implements SnapshotStore {
 
   constructor(opts: RedisStoreOptions) {
     if (!isPid(opts.ppid)) throw new TypeError(`RedisStore: ppid must be a positive integer, got ${opts.ppid}`);
-    if (typeof opts.prefix !== 'string' || opts.prefix === '') {
-      throw new PromforkError('PROMFORK_ERR_REDIS_CONFIG', 'REDIS_KEY_PREFIX must not be empty');
-    }
-    if (!/^[^\s:]+$/.test(opts.instance)) {
+    if (typeof opts.prefix !== 'string' || opts.prefix === '' || /[{}]/.test(opts.prefix)) {
       throw new PromforkError(
         'PROMFORK_ERR_REDIS_CONFIG',
-        `invalid instance name ${JSON.stringify(opts.instance)} (--metrics-instance, PROMFORK_INSTANCE): Redis keys need a non-empty name without ':' or white space`,
+        `invalid REDIS_KEY_PREFIX ${JSON.stringify(opts.prefix)}: it must be non-empty, without '{' or '}' (the run's keys share a {hash tag})`,
+      );
+    }
+    if (!NAME.test(opts.instance)) {
+      throw new PromforkError(
+        'PROMFORK_ERR_REDIS_CONFIG',
+        `invalid instance name ${JSON.stringify(opts.instance)} (--metrics-instance, PROMFORK_INSTANCE): Redis keys need a non-empty name without ':', '{', '}' or white space`,
       );
     }
     const ttl = opts.ttlSeconds ?? DEFAULT_TTL_SECONDS;
@@ -132,20 +142,20 @@ export class RedisStore implements SnapshotStore {
     this.log = opts.log;
     this.base = runBase(opts.prefix, opts.instance, opts.ppid);
 
-    const t = resolveTarget(opts);
+    const t = resolveRedisTarget(opts);
+    this.mode = t.mode;
     this.address = t.address;
     this.target = describeRedisTarget(opts);
     this.secrets = t.secrets;
     this.hasPassword = t.password !== null;
     this.passwordSetting = t.urlHasPassword ? 'REDIS_URL' : 'REDIS_PASSWORD';
-    this.addressSetting = t.url !== null ? 'REDIS_URL' : 'REDIS_HOST and REDIS_PORT';
-    this.client = makeClient(t, {
+    this.addressSetting = t.addressSetting;
+    this.link = openRedisLink(t, {
       connectTimeout: this.timeoutMs,
       name: `promfork-${opts.ppid}-${process.pid}`,
+      events: { error: (err, node) => this.onError(err, node), ready: (node) => this.onReady(node) },
     });
-    // Always listened to: an 'error' event without a listener would crash the process.
-    this.client.on('error', (err: unknown) => this.onError(err));
-    this.client.on('ready', () => this.onReady());
+    this.client = this.link.raw;
   }
 
   // ---- keys ----
@@ -197,8 +207,8 @@ export class RedisStore implements SnapshotStore {
   }
 
   async readAll(): Promise<{ snapshots: Snapshot[]; problems: string[] }> {
-    const { snapshots, problems } = await this.run('read the snapshots', (c) =>
-      readRunWith(c as unknown as RedisCommands, this.base, this.ppid, false),
+    const { snapshots, problems } = await this.run('read the snapshots', () =>
+      readRunWith(this.link.rawCommands, this.base, this.ppid, false),
     );
     return { snapshots, problems };
   }
@@ -239,10 +249,10 @@ export class RedisStore implements SnapshotStore {
 
   /** Remove every key of this run (found by SCAN, so stray ones too); never another run's. */
   async clear(): Promise<void> {
-    await this.run('clear the run', async (c) => {
-      const raw = c as unknown as RedisCommands;
-      const keys = (await scanKeys(raw, `${globEscape(this.base)}*`)).filter((k) => isRunKey(k, this.base));
-      for (let i = 0; i < keys.length; i += SCAN_COUNT) await raw.sendCommand(['DEL', ...keys.slice(i, i + SCAN_COUNT)]);
+    await this.run('clear the run', async () => {
+      // The run's keys share one slot: one DEL per batch works in a cluster too.
+      const keys = (await this.link.scan(`${globEscape(this.base)}*`, SCAN_COUNT)).filter((k) => isRunKey(k, this.base));
+      for (let i = 0; i < keys.length; i += SCAN_COUNT) await this.link.rawCommands.sendCommand(['DEL', ...keys.slice(i, i + SCAN_COUNT)]);
     });
   }
 
@@ -253,13 +263,7 @@ export class RedisStore implements SnapshotStore {
     this.closing = (async () => {
       await Promise.allSettled([...this.pending]);
       this.wake();
-      if (this.client.isReady) {
-        await withDeadline(this.client.close(), Date.now() + this.timeoutMs, () => new Error('close timed out')).catch(() =>
-          this.client.destroy(),
-        );
-      } else if (this.client.isOpen) {
-        this.client.destroy();
-      }
+      await this.link.close(this.timeoutMs);
     })();
     return this.closing;
   }
@@ -268,7 +272,7 @@ export class RedisStore implements SnapshotStore {
 
   /** Every run (`instance:ppid`) under `prefix` that has an index or a retired fold (found by SCAN), sorted. */
   static async listInstances(client: RedisCommands, prefix: string): Promise<string[]> {
-    return (await listRuns(client, prefix)).map((r) => `${r.instance}:${r.ppid}`);
+    return (await listRuns((pattern) => scanNode(client, pattern, SCAN_COUNT), prefix)).map((r) => `${r.instance}:${r.ppid}`);
   }
 
   /**
@@ -278,7 +282,7 @@ export class RedisStore implements SnapshotStore {
   static async listRuns(opts: Omit<RedisStoreOptions, 'ppid' | 'instance'> & { ppid?: number; instance?: string }): Promise<RedisRun[]> {
     const store = new RedisStore({ ...opts, instance: 'list', ppid: process.pid });
     try {
-      return await store.run('list the runs', (c) => listRuns(c as unknown as RedisCommands, store.prefix));
+      return await store.run('list the runs', () => listRuns((pattern) => store.link.scan(pattern, SCAN_COUNT), store.prefix));
     } finally {
       await store.close();
     }
@@ -291,14 +295,14 @@ export class RedisStore implements SnapshotStore {
 
   /** `RedisStore.listInstances` through this store's connection (deadline and error messages included). */
   listInstances(): Promise<string[]> {
-    return this.run('list the runs', (c) => RedisStore.listInstances(c as unknown as RedisCommands, this.prefix));
+    return this.run('list the runs', async () =>
+      (await listRuns((pattern) => this.link.scan(pattern, SCAN_COUNT), this.prefix)).map((r) => `${r.instance}:${r.ppid}`),
+    );
   }
 
   /** `RedisStore.readRun` through this store's connection, for any run under this store's prefix. */
   readRun(instance: string, ppid: number): Promise<RedisRunData> {
-    return this.run(`read the run ${instance}:${ppid}`, (c) =>
-      RedisStore.readRun(c as unknown as RedisCommands, this.prefix, instance, ppid),
-    );
+    return this.run(`read the run ${instance}:${ppid}`, () => RedisStore.readRun(this.link.rawCommands, this.prefix, instance, ppid));
   }
 
   // ---- connection ----
@@ -307,23 +311,24 @@ export class RedisStore implements SnapshotStore {
    * Run `op` once connected, within the deadline. While an outage is known, reject at once (the offline queue is
    * disabled: nothing piles up); on the first connect (or a reconnect not yet failed), wait for it until the deadline.
    */
-  private run<T>(what: string, op: (c: Client) => Promise<T>): Promise<T> {
+  private run<T>(what: string, op: (c: RedisClient) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`cannot ${what}: the Redis store is closed`));
     const deadline = Date.now() + this.timeoutMs;
     const start = (): Promise<T> => {
       try {
-        return op(this.client);
+        return op(this.link.commands);
       } catch (err) {
         return Promise.reject(err);
       }
     };
-    const sent = this.client.isReady ? start() : this.connected(deadline).then(start);
+    const sent = this.link.isReady ? start() : this.connected(deadline).then(start);
     const done = withDeadline(sent, deadline, () => this.unreachable(null, `no answer within ${this.timeoutMs} ms`)).then(
       (value) => {
-        if (this.outage !== null && this.client.isReady) this.onReady();
+        if (this.outage !== null && this.link.isReady) this.onReady(null);
         return value;
       },
       (err: unknown) => {
+        this.link.failed(err);
         throw this.translate(err, what);
       },
     );
@@ -335,20 +340,18 @@ export class RedisStore implements SnapshotStore {
 
   /** Resolves when the client is ready; rejects at once during an outage, else at the deadline. */
   private connected(deadline: number): Promise<void> {
-    if (!this.client.isOpen) {
-      // Lazy first connect. connect() settles only once ready (it retries by itself); failures arrive as 'error'.
-      this.client.connect().catch(() => undefined);
-    }
+    // Lazy first connect (and, for a cluster or sentinel whose discovery failed, the next attempt).
+    if (!this.link.isOpen) this.link.connect();
     if (this.outage !== null) return Promise.reject(this.unreachable(this.outage));
     return new Promise((resolve, reject) => {
       const check = () => {
-        if (this.client.isReady) finish();
+        if (this.link.isReady) finish();
         else if (this.outage !== null || this.closed) finish();
       };
       const finish = () => {
         clearTimeout(timer);
         this.waiters.delete(check);
-        if (this.client.isReady) resolve();
+        if (this.link.isReady) resolve();
         else if (this.closed) reject(new Error('the Redis store is closed'));
         else reject(this.unreachable(this.outage, this.outage ? undefined : `not connected within ${this.timeoutMs} ms`));
       };
@@ -357,19 +360,41 @@ export class RedisStore implements SnapshotStore {
     });
   }
 
-  private onError(err: unknown): void {
+  /**
+   * `node`: one cluster node or sentinel failed (logged once until it is back), not the whole connection, unless
+   * it refused the password before the connection was ever ready (then nothing works: that is the outage).
+   */
+  private onError(err: Error, node: string | null): void {
+    if (this.closed) return;
+    if (node !== null && !(isAuthError(err) && !this.link.isReady)) {
+      if (!this.nodesDown.has(node)) {
+        this.nodesDown.add(node);
+        const what = isAuthError(err) ? this.authError(err, node).message : this.redact(`${node} is unreachable (${causeText(err)})`);
+        const effect = isSentinel(node)
+          ? 'the other sentinels are asked meanwhile'
+          : 'the runs on its slots are not stored until it or a replica that takes over answers';
+        this.log.warning(`metrics: Redis ${this.mode} at ${this.address}: ${what}; ${effect}`);
+      }
+      return;
+    }
     const first = this.outage === null;
-    this.outage = err instanceof Error ? err : new Error(String(err));
+    this.outage = err;
+    this.outageNode = node !== null && isSentinel(node) ? node : null;
     if (first) {
-      const what = isAuthError(this.outage) ? this.authError(this.outage).message : this.unreachable(this.outage).message;
+      const what = isAuthError(this.outage) ? this.authError(this.outage, this.outageNode).message : this.unreachable(this.outage).message;
       this.log.warning(`metrics: ${what}; snapshots are not stored until it is back (reconnecting in the background)`);
     }
     this.wake();
   }
 
-  private onReady(): void {
+  private onReady(node: string | null): void {
+    if (node !== null) {
+      if (this.nodesDown.delete(node)) this.log.info?.(`metrics: Redis ${this.mode} at ${this.address}: ${node} is reachable again`);
+      return;
+    }
     if (this.outage !== null) {
       this.outage = null;
+      this.outageNode = null;
       this.log.info?.(`metrics: Redis at ${this.address} is reachable again`);
     }
     this.wake();
@@ -389,12 +414,12 @@ export class RedisStore implements SnapshotStore {
       if (isAuthError(reply)) return this.authError(reply);
       return new Error(this.redact(`Redis at ${this.address}: cannot ${what}: ${reply.message}`), { cause: err });
     }
-    if (isAuthError(this.outage)) return this.authError(this.outage!);
+    if (isAuthError(this.outage)) return this.authError(this.outage!, this.outageNode);
     return this.unreachable(this.outage ?? err);
   }
 
   private unreachable(cause: Error | null, detail?: string): PromforkError {
-    if (cause !== null && isAuthError(cause)) return this.authError(cause);
+    if (cause !== null && isAuthError(cause)) return this.authError(cause, cause === this.outage ? this.outageNode : null);
     const why = detail ?? (cause ? causeText(cause) : 'not connected');
     return new PromforkError(
       'PROMFORK_ERR_REDIS_UNREACHABLE',
@@ -402,11 +427,14 @@ export class RedisStore implements SnapshotStore {
     );
   }
 
-  private authError(cause: Error): PromforkError {
+  /** `node` given: that cluster node or sentinel refused (a sentinel's password is REDIS_SENTINEL_PASSWORD). */
+  private authError(cause: Error, node: string | null = null): PromforkError {
     const reply = causeText(cause);
-    const where = `Redis at ${this.address}`;
+    const where = node === null ? `Redis at ${this.address}` : `Redis at ${this.address}: node ${node}`;
     let msg: string;
-    if (/^NOAUTH\b/.test(reply) && !this.hasPassword) {
+    if (node !== null && isSentinel(node)) {
+      msg = `Redis at ${this.address}: ${node} refused the password (${reply}); check REDIS_SENTINEL_PASSWORD (the sentinels' requirepass)`;
+    } else if (/^NOAUTH\b/.test(reply) && !this.hasPassword) {
       msg = `${where} requires a password (${reply}); set REDIS_PASSWORD` + (this.addressSetting === 'REDIS_URL' ? ' or put it in REDIS_URL' : '');
     } else if (/without any password configured|no password is set/i.test(reply)) {
       msg = `${where} has no password configured, but ${this.passwordSetting} sets one (${reply}); remove it from ${this.passwordSetting}`;
@@ -423,139 +451,11 @@ export class RedisStore implements SnapshotStore {
   }
 }
 
-// ---- the target ----
-
-interface ResolvedTarget {
-  url: string | null;
-  host: string;
-  port: number;
-  db: number;
-  password: string | null;
-  urlHasPassword: boolean;
-  address: string;
-  secrets: string[];
-}
-
-function resolveTarget(opts: RedisTarget): ResolvedTarget {
-  const password = opts.password ? opts.password : null;
-  const secrets = new Set<string>();
-  if (password) {
-    secrets.add(password);
-    secrets.add(encodeURIComponent(password));
-  }
-  if (opts.url) {
-    let u: URL;
-    try {
-      u = new URL(opts.url);
-    } catch {
-      throw new PromforkError('PROMFORK_ERR_REDIS_CONFIG', `REDIS_URL ${maskUrlText(opts.url)} is not a valid URL (expected redis://[[user]:password@]host[:port][/db])`);
-    }
-    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-      throw new PromforkError('PROMFORK_ERR_REDIS_CONFIG', `REDIS_URL ${maskUrl(u)}: the scheme must be redis:// or rediss:// (TLS), not ${u.protocol}//`);
-    }
-    if (u.hostname === '') throw new PromforkError('PROMFORK_ERR_REDIS_CONFIG', `REDIS_URL ${maskUrl(u)} has no host`);
-    if (u.pathname.length > 1 && !/^\/\d+$/.test(u.pathname)) {
-      throw new PromforkError('PROMFORK_ERR_REDIS_CONFIG', `REDIS_URL ${maskUrl(u)}: the path must be a database number (/0, /1, ...)`);
-    }
-    if (u.password) {
-      secrets.add(u.password);
-      try {
-        secrets.add(decodeURIComponent(u.password));
-      } catch {
-        // a malformed escape: the raw form is masked already
-      }
-    }
-    const port = u.port ? Number(u.port) : 6379;
-    return {
-      url: opts.url,
-      host: u.hostname,
-      port,
-      db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
-      // REDIS_PASSWORD applies when the URL carries no password.
-      password: u.password ? null : password,
-      urlHasPassword: u.password !== '',
-      address: `${u.hostname}:${port}`,
-      secrets: [...secrets].filter((s) => s !== ''),
-    };
-  }
-  if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) {
-    throw new PromforkError('PROMFORK_ERR_REDIS_CONFIG', `REDIS_PORT must be a port number (1-65535), got ${opts.port}`);
-  }
-  if (!Number.isInteger(opts.db) || opts.db < 0) {
-    throw new PromforkError('PROMFORK_ERR_REDIS_CONFIG', `REDIS_DB must be a database number (0, 1, ...), got ${opts.db}`);
-  }
-  const host = opts.host || 'localhost';
-  return {
-    url: null,
-    host,
-    port: opts.port,
-    db: opts.db,
-    password,
-    urlHasPassword: false,
-    address: `${host.includes(':') ? `[${host}]` : host}:${opts.port}`,
-    secrets: [...secrets].filter((s) => s !== ''),
-  };
-}
-
-/** The Redis target for logs, password masked: `redis://:****@host:port/db` (the URL as given, masked, when set). */
-export function describeRedisTarget(opts: RedisTarget): string {
-  if (opts.url) {
-    let u: URL;
-    try {
-      u = new URL(opts.url);
-    } catch {
-      return maskUrlText(opts.url);
-    }
-    return maskUrl(u);
-  }
-  const host = opts.host || 'localhost';
-  const auth = opts.password ? ':****@' : '';
-  return `redis://${auth}${host.includes(':') ? `[${host}]` : host}:${opts.port}${opts.db ? `/${opts.db}` : ''}`;
-}
-
-function maskUrl(u: URL): string {
-  const auth = u.username || u.password ? `${u.username}${u.password ? ':****' : ''}@` : '';
-  const path = u.pathname.length > 1 ? u.pathname : '';
-  return `${u.protocol}//${auth}${u.host}${path}`;
-}
-
-/** Masks the user-info of a URL that does not parse (all of it when it has no ':', which could be a password). */
-function maskUrlText(text: string): string {
-  return text.replace(/^([^:/]*:\/\/)([^@/]*)@/, (_m, scheme: string, info: string) => {
-    const colon = info.indexOf(':');
-    return `${scheme}${colon >= 0 ? `${info.slice(0, colon)}:****` : '****'}@`;
-  });
-}
-
-function makeClient(t: ResolvedTarget, extra: { connectTimeout: number; name: string }) {
-  const socket = {
-    connectTimeout: extra.connectTimeout,
-    // Forever, with capped exponential backoff: 100, 200, 400 ... 5000 ms.
-    reconnectStrategy: (retries: number) => Math.min(2 ** Math.min(retries, 16) * 100, MAX_BACKOFF_MS),
-  };
-  const common = {
-    RESP: 2 as const, // every Redis version (HELLO/RESP3 needs Redis 6)
-    disableOfflineQueue: true,
-    disableClientInfo: true,
-    maintNotifications: 'disabled' as const,
-    commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
-    name: extra.name,
-  };
-  if (t.url !== null) {
-    return createClient({ ...common, url: t.url, socket, ...(t.password !== null ? { password: t.password } : {}) });
-  }
-  return createClient({
-    ...common,
-    socket: { ...socket, host: t.host, port: t.port },
-    database: t.db,
-    ...(t.password !== null ? { password: t.password } : {}),
-  });
-}
-
 // ---- reading a run ----
 
+/** `<prefix>:{<instance>:<ppid>}:`: the braces are the run's hash tag (one cluster slot for all its keys). */
 function runBase(prefix: string, instance: string, ppid: number): string {
-  return `${prefix}:${instance}:${ppid}:`;
+  return `${prefix}:{${instance}:${ppid}}:`;
 }
 
 const WORKER_KEY = /^w:([1-9]\d*)$/;
@@ -600,28 +500,17 @@ async function readRunWith(client: RedisCommands, base: string, ppid: number, wi
   return { snapshots, problems, retired };
 }
 
-async function listRuns(client: RedisCommands, prefix: string): Promise<RedisRun[]> {
+/** The runs under `prefix`, from `scan` (one node's SCAN, or every master's in a cluster). */
+async function listRuns(scan: (pattern: string) => Promise<string[]>, prefix: string): Promise<RedisRun[]> {
   const head = `${prefix}:`;
   const runs = new Map<string, RedisRun>();
   // A run with a retired fold but no live snapshot (every worker folded, successors not yet written) is a run too.
-  for (const key of await scanKeys(client, `${globEscape(head)}*`)) {
-    const m = /^([^\s:]+):([1-9]\d*):(?:workers|retired)$/.exec(key.slice(head.length));
+  for (const key of await scan(`${globEscape(head)}{*`)) {
+    const m = /^\{([^\s:{}]+):([1-9]\d*)\}:(?:workers|retired)$/.exec(key.slice(head.length));
     if (!key.startsWith(head) || m === null) continue; // another prefix that starts with this one
     runs.set(`${m[1]}:${m[2]}`, { instance: m[1]!, ppid: Number(m[2]) });
   }
   return [...runs.values()].sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : a.ppid - b.ppid));
-}
-
-/** Every key matching `pattern` (SCAN: never blocks Redis as KEYS would); deduplicated. */
-async function scanKeys(client: RedisCommands, pattern: string): Promise<string[]> {
-  const keys = new Set<string>();
-  let cursor = '0';
-  do {
-    const reply = (await client.sendCommand(['SCAN', cursor, 'MATCH', pattern, 'COUNT', String(SCAN_COUNT)])) as [unknown, unknown];
-    cursor = String(reply[0]);
-    for (const k of asStrings(reply[1])) keys.add(k);
-  } while (cursor !== '0');
-  return [...keys];
 }
 
 function globEscape(s: string): string {
@@ -644,9 +533,13 @@ function firstReplyError(err: Error): ErrorReply | null {
   return err instanceof ErrorReply ? err : null;
 }
 
+/** A node label of a sentinel ('sentinel HOST:PORT', 'a sentinel', 'the sentinels'). */
+function isSentinel(node: string): boolean {
+  return /sentinel/.test(node);
+}
+
 function isAuthError(err: Error | null): boolean {
-  if (err === null) return false;
-  return /^(WRONGPASS|NOAUTH)\b|invalid password|without any password configured|no password is set/i.test(causeText(err));
+  return err !== null && isLinkAuthError(new Error(causeText(err)));
 }
 
 /** A one-line reason; an AggregateError (a host with several addresses) has no message of its own. */

@@ -1,4 +1,4 @@
-// The seed's Redis configuration examples started for real, and the seed's Redis API (promfork/redis)
+// The Python exporter's Redis configuration examples started for real, and its Redis API (promfork/redis)
 // against a real redis-server.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -44,7 +44,7 @@ for (const example of ['promfork.redis.config.js', 'promfork.redis-backend.confi
     for (let i = 0; i < 5; i++) assert.equal((await request(`${url}/users/${i}`)).status, 200);
     assert.equal(sum(await scrape(metricsUrl), 'gunicorn_worker_requests_total'), 5);
     const keys = JSON.parse(await redis.cli('KEYS', '*')) as string[];
-    assert.ok(keys.length > 0 && keys.every((k) => k.startsWith(`gunicorn:example-host:${server.pid}:`)), keys.join(' '));
+    assert.ok(keys.length > 0 && keys.every((k) => k.startsWith(`gunicorn:{example-host:${server.pid}}:`)), keys.join(' '));
     assert.equal(existsSync(dir), false, 'no file is created in Redis mode');
   });
 }
@@ -107,15 +107,15 @@ test('RedisDict / RedisStorageDict / RedisValue and RedisStorageClient.cleanupPr
     assert.equal(await value.get(), 10);
     assert.deepEqual(await dict.keys(), ['requests_total']);
     // cleanupProcessKeys removes worker 4242's snapshot keys of every run, and nothing else.
-    await client.set('gunicorn:h1:100:w:4242', '{}');
-    await client.sAdd('gunicorn:h1:100:workers', '4242');
-    await client.set('gunicorn:h2:200:w:4242', '{}');
-    await client.set('gunicorn:h1:100:w:4243', '{}');
+    await client.set('gunicorn:{h1:100}:w:4242', '{}');
+    await client.sAdd('gunicorn:{h1:100}:workers', '4242');
+    await client.set('gunicorn:{h2:200}:w:4242', '{}');
+    await client.set('gunicorn:{h1:100}:w:4243', '{}');
     const storage = new RedisStorageClient(client, 'gunicorn');
     assert.equal(storage.getValueClass(), RedisValue);
     assert.equal(await storage.cleanupProcessKeys(4242), 2);
-    assert.deepEqual((await client.keys('gunicorn:*:w:*')).sort(), ['gunicorn:h1:100:w:4243']);
-    assert.deepEqual(await client.sMembers('gunicorn:h1:100:workers'), []);
+    assert.deepEqual((await client.keys('gunicorn:*:w:*')).sort(), ['gunicorn:{h1:100}:w:4243']);
+    assert.deepEqual(await client.sMembers('gunicorn:{h1:100}:workers'), []);
   } finally {
     await client.quit();
   }

@@ -4,7 +4,9 @@
 // No node:test hooks here, so a benchmark can import it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import { createClient } from 'redis';
 import { freePort } from './ports.js';
@@ -43,13 +45,25 @@ process.on('exit', () => {
   for (const r of running) r.killNow();
 });
 
+export interface RedisServerOptions {
+  /** `requirepass` (and, for a replica, `masterauth`). */
+  password?: string;
+  binary?: string;
+  /** More arguments for redis-server, given the port it listens on (cluster, replication, sentinel). */
+  args?: (port: number) => Promise<string[]> | string[];
+  /** A configuration file written before the start (a sentinel rewrites its own), given the port. */
+  config?: (port: number) => { path: string; text: string };
+}
+
 /** Start redis-server (`binary`, default REDIS_SERVER) on a free port: a few attempts, a port can be taken meanwhile. */
-export async function startRedisServer(opts: { password?: string; binary?: string } = {}): Promise<RedisServer> {
+export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
   const binary = opts.binary ?? REDIS_SERVER;
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const r = new RedisInstance(port, opts.password, binary);
+    const extra = opts.args ? await opts.args(port) : [];
+    const config = opts.config?.(port) ?? null;
+    const r = new RedisInstance(port, opts.password, binary, extra, config);
     try {
       await r.launch();
       return r;
@@ -72,6 +86,8 @@ class RedisInstance implements RedisServer {
     readonly port: number,
     readonly password: string | undefined,
     private readonly binary: string,
+    private readonly extraArgs: string[] = [],
+    private readonly config: { path: string; text: string } | null = null,
   ) {
     this.url = `redis://127.0.0.1:${port}`;
   }
@@ -87,7 +103,16 @@ class RedisInstance implements RedisServer {
   async launch(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
     if (this.password !== undefined) args.push('--requirepass', this.password);
-    const proc = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (this.config !== null) {
+      // The file first (redis-server reads it, then the arguments). Written once: a sentinel rewrites it with what
+      // it learnt (the current master, the other sentinels), which a restart keeps.
+      if (!existsSync(this.config.path)) writeFileSync(this.config.path, this.config.text, { mode: 0o600 });
+      args.unshift(this.config.path);
+    }
+    args.push(...this.extraArgs);
+    // A private working directory: a replica writes the RDB of its full sync there (never into the checkout).
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'promfork-redis-'));
+    const proc = spawn(this.binary, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     running.add(this);
     const onData = (chunk: Buffer) => {
@@ -144,6 +169,7 @@ class RedisInstance implements RedisServer {
   }
 
   async cli(...args: (string | number)[]): Promise<string> {
+    if (this.admin !== null && !this.admin.isReady) await this.closeAdmin(); // closed by the server (a sentinel's CLIENT KILL)
     if (this.admin === null) {
       const client = createAdmin(this.port, this.password);
       client.on('error', () => undefined); // failures surface as rejected commands

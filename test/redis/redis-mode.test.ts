@@ -41,7 +41,7 @@ function keysOf(reply: string): string[] {
   return (JSON.parse(reply) as string[]).sort();
 }
 
-test('Redis mode: exact sums on /metrics, no file, keys namespaced prefix:instance:ppid', async () => {
+test('Redis mode: exact sums on /metrics, no file, keys namespaced prefix:{instance:ppid}', async () => {
   const redis = await startRedis();
   const dir = absentDir();
   const { server, url, metricsUrl } = await startServer(
@@ -77,7 +77,7 @@ test('Redis mode: exact sums on /metrics, no file, keys namespaced prefix:instan
   // Every key is this run's: `${prefix}:${instance}:${ppid}:`, with one snapshot per worker (and the index).
   const workers = server.workerPids();
   assert.equal(workers.length, 2);
-  const base = `ptest:pod-a:${server.pid}:`;
+  const base = `ptest:{pod-a:${server.pid}}:`;
   const keys = keysOf(await redis.cli('KEYS', '*'));
   for (const k of keys) assert.ok(k.startsWith(base), `key ${k} is not under ${base}`);
   for (const pid of workers) assert.ok(keys.includes(`${base}w:${pid}`), `no key for worker ${pid}: ${keys.join(' ')}`);

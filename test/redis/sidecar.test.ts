@@ -81,7 +81,7 @@ test('sidecar on Redis: one instance, or all labelled by server; health metrics 
   assert.ok(keys.length > 0);
   for (const k of keys) {
     assert.ok(!k.includes('exporter'), `sidecar key in Redis: ${k}`);
-    assert.ok(k.startsWith(`gunicorn:pod-a:${a.server.pid}:`) || k.startsWith(`gunicorn:pod-b:${b.server.pid}:`), `foreign key ${k}`);
+    assert.ok(k.startsWith(`gunicorn:{pod-a:${a.server.pid}}:`) || k.startsWith(`gunicorn:{pod-b:${b.server.pid}}:`), `foreign key ${k}`);
   }
   for (const v of JSON.parse(await redis.cli('MGET', ...keys.filter((k) => /:w:\d+$/.test(k)))) as string[]) {
     assert.doesNotMatch(v, /promfork_exporter_/);
@@ -98,7 +98,7 @@ test('sidecar on Redis: one instance, or all labelled by server; health metrics 
   const from = a.server.output.length;
   process.kill(victim!, 'SIGKILL');
   await a.server.waitFor(/Worker booted/, { from });
-  const victimKey = `gunicorn:pod-a:${a.server.pid}:w:${victim}`;
+  const victimKey = `gunicorn:{pod-a:${a.server.pid}}:w:${victim}`;
   await until(`the dead worker's key ${victimKey} is folded away`, async () => ((await redis.cli('EXISTS', victimKey)) === '0' ? true : undefined));
   const seen = scrapes.length;
   await until('two more sidecar scrapes after the fold', async () => (scrapes.length >= seen + 2 ? true : undefined));
@@ -117,7 +117,7 @@ test('sidecar on Redis: one instance, or all labelled by server; health metrics 
   const afterKill = scrapes[scrapes.length - 1]!;
   assert.equal(sum(afterKill, 'gunicorn_worker_requests_total'), totalA);
   assert.equal(sum(afterKill, 'gunicorn_worker_failed_requests_total'), A.failing);
-  const retired = `gunicorn:pod-a:${a.server.pid}:retired`;
+  const retired = `gunicorn:{pod-a:${a.server.pid}}:retired`;
   assert.equal(await redis.cli('EXISTS', retired), '1', 'the fold is persisted in Redis');
 
   // The replacement counts on: the sidecar follows, exactly.

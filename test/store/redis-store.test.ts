@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from 'redis';
 import { PromforkError } from '../../src/errors.js';
-import { RedisStore, describeRedisTarget, type RedisStoreOptions } from '../../src/store/redis-store.js';
+import { RedisStore, describeRedisTarget, type RedisCommands, type RedisStoreOptions } from '../../src/store/redis-store.js';
 import type { Snapshot } from '../../src/store/snapshot.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { snapshot as makeSnapshot } from '../helpers/snapshots.js';
@@ -229,11 +229,12 @@ describe('keys: namespaced by prefix, instance and run', () => {
     const { store } = open({ prefix, instance: 'pod-7' });
     await store.writeSnapshot(snapshot(31, 0));
     await store.writeRetired({ folded: [] });
-    assert.equal(store.keyFor(31), `${prefix}:pod-7:${PPID}:w:31`);
+    // The run's part is a hash tag: in a Redis Cluster all of a run's keys are in one slot.
+    assert.equal(store.keyFor(31), `${prefix}:{pod-7:${PPID}}:w:31`);
     assert.deepStrictEqual(await keys(redis, `${prefix}:*`), [
-      `${prefix}:pod-7:${PPID}:retired`,
-      `${prefix}:pod-7:${PPID}:w:31`,
-      `${prefix}:pod-7:${PPID}:workers`,
+      `${prefix}:{pod-7:${PPID}}:retired`,
+      `${prefix}:{pod-7:${PPID}}:w:31`,
+      `${prefix}:{pod-7:${PPID}}:workers`,
     ]);
     assert.deepStrictEqual(JSON.parse(await redis.cli('SMEMBERS', store.indexKey)), ['31']);
   });
@@ -254,7 +255,7 @@ describe('keys: namespaced by prefix, instance and run', () => {
     assert.equal(await a.readSnapshot(42), null);
     assert.equal(await b.readRetired(), null);
 
-    assert.deepStrictEqual(await RedisStore.listInstances(a.client, prefix), [`host-a:${PPID}`, `host-a:${PPID + 1}`, `host-b:${PPID}`]);
+    assert.deepStrictEqual(await RedisStore.listInstances(a.client as RedisCommands, prefix), [`host-a:${PPID}`, `host-a:${PPID + 1}`, `host-b:${PPID}`]);
     // The static helpers take any node-redis client, RESP3 included.
     const resp3 = createClient({ url: redis.url, RESP: 3 });
     resp3.on('error', () => undefined);
@@ -304,10 +305,10 @@ describe('keys: namespaced by prefix, instance and run', () => {
       await s.writeRetired({ n: 1 });
     }
     await otherRun.writeSnapshot(snapshot(61, 0, 1, PPID * 10 + 1));
-    await redis.cli('SET', `${prefix}:h1:${PPID}:notours`, 'x'); // in our namespace, but not a key we write
+    await redis.cli('SET', `${prefix}:{h1:${PPID}}:notours`, 'x'); // in our namespace, but not a key we write
     await redis.cli('SET', `unrelated:${prefix}`, 'x');
     await mine.clear();
-    assert.deepStrictEqual(await keys(redis, `${prefix}:h1:${PPID}:*`), [`${prefix}:h1:${PPID}:notours`]);
+    assert.deepStrictEqual(await keys(redis, `${prefix}:{h1:${PPID}}:*`), [`${prefix}:{h1:${PPID}}:notours`]);
     assert.deepStrictEqual(await mine.readAll(), { snapshots: [], problems: [] });
     assert.equal(await mine.readRetired(), null);
     assert.equal((await otherHost.readAll()).snapshots.length, 2);
