@@ -18,12 +18,15 @@ import { HOOK_NAMES, type HookName, type Hooks, type Settings, type SettingKey }
 import { SETTINGS_BY_KEY } from './settings.js';
 import { closest } from './suggest.js';
 import { describe, fromValue, invalidValue } from './validate.js';
+import { isPythonExporterLayout, readPythonExporterLayout, type PythonExporterLayout } from './python-exporter-yaml.js';
 
 export interface LoadedConfigFile {
   /** Absolute path of the file. */
   path: string;
   settings: Partial<Settings>;
   hooks: Hooks;
+  /** The `exporter` section of a file in the Python Gunicorn Prometheus Exporter's layout: environment defaults. */
+  pythonLayout?: PythonExporterLayout;
 }
 
 export const CONFIG_EXTENSIONS = ['.js', '.mjs', '.cjs', '.json', '.yaml', '.yml'] as const;
@@ -189,7 +192,17 @@ export async function loadConfigFile(file: string, cwd: string = process.cwd()):
   }
 
   const isJs = ext === '.js' || ext === '.mjs' || ext === '.cjs';
-  const entries = isJs ? exportsOf(abs, await runJs(abs, ext)) : new Map(Object.entries(readData(abs, ext)));
+  let pythonLayout: PythonExporterLayout | undefined;
+  let entries: Map<string, unknown>;
+  if (isJs) entries = exportsOf(abs, await runJs(abs, ext));
+  else {
+    const data = readData(abs, ext);
+    if (isPythonExporterLayout(data)) {
+      pythonLayout = readPythonExporterLayout(abs, data.exporter as Record<string, unknown>);
+      delete data.exporter; // promfork's own keys may stand beside it
+    }
+    entries = new Map(Object.entries(data));
+  }
 
   const settings: Record<string, unknown> = {};
   const hooks: Hooks = {};
@@ -213,7 +226,7 @@ export async function loadConfigFile(file: string, cwd: string = process.cwd()):
       );
     }
   }
-  return { path: abs, settings: settings as Partial<Settings>, hooks };
+  return { path: abs, settings: settings as Partial<Settings>, hooks, ...(pythonLayout ? { pythonLayout } : {}) };
 }
 
 /** The hooks of a config file, for a worker process (functions cannot cross IPC, so it re-reads the file). */

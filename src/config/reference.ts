@@ -41,7 +41,7 @@ export const SETTING_GROUPS: readonly SettingGroup[] = [
   {
     title: 'Metrics server TLS and authentication',
     intro: 'For the primary and for `promfork exporter`. Without them /metrics is plain HTTP with no authentication.',
-    keys: ['metricsCertfile', 'metricsKeyfile', 'metricsCaCerts', 'metricsBasicAuth', 'metricsBearerToken'],
+    keys: ['metricsCertfile', 'metricsKeyfile', 'metricsCaCerts', 'metricsCaPath', 'metricsBasicAuth', 'metricsBearerToken'],
   },
   {
     title: 'Redis store',
@@ -55,7 +55,7 @@ export const SETTING_GROUPS: readonly SettingGroup[] = [
 
 /** The settings `promfork exporter` reads (it accepts every option, and ignores the others). */
 export const EXPORTER_SETTINGS: readonly SettingKey[] = [
-  'metricsPort', 'metricsBind', 'metricsCertfile', 'metricsKeyfile', 'metricsCaCerts', 'metricsBasicAuth',
+  'metricsPort', 'metricsBind', 'metricsCertfile', 'metricsKeyfile', 'metricsCaCerts', 'metricsCaPath', 'metricsBasicAuth',
   'metricsBearerToken', 'multiprocDir', 'redisEnabled', 'redisHost', 'redisPort', 'redisDb', 'redisKeyPrefix',
   'redisPassword', 'redisUrl', 'redisSentinelMaster', 'redisSentinelPassword', 'redisCluster', 'metricsInstance',
   'allInstances', 'errorlog', 'loglevel',

@@ -8,6 +8,7 @@ import { PromforkError } from '../errors.js';
 import type { Config, Settings } from './types.js';
 import { loadConfigFile, type LoadedConfigFile } from './load-file.js';
 import { parseArgs, type ParsedArgs } from './parse-args.js';
+import { layoutEnvironment, underEnvironment } from './python-exporter-yaml.js';
 import { CMD_ARGS_ENV, SETTINGS, defaultSettings } from './settings.js';
 import { shellSplit } from './shell-split.js';
 
@@ -65,8 +66,10 @@ export async function resolveConfig(
   let file: LoadedConfigFile | null = null;
   if (fileName !== null) file = await loadConfigFile(fileName, cwd);
 
+  // A file in the Python exporter's layout gives environment defaults: the environment wins over it.
+  const layout = file?.pythonLayout ? layoutEnvironment(file.pythonLayout, env) : null;
   const settings: Settings = {
-    ...defaultSettings(env), // after the file ran: it may have set process.env
+    ...defaultSettings(layout ? underEnvironment(layout.env, env) : env), // after the file ran: it may have set process.env
     ...file?.settings,
     ...envArgs.values,
     ...cli.values,
@@ -82,7 +85,7 @@ export async function resolveConfig(
   }
 
   return {
-    config: { settings, hooks: file?.hooks ?? {}, configFile: file?.path ?? null, argv: [...argv] },
+    config: { settings, hooks: file?.hooks ?? {}, configFile: file?.path ?? null, argv: [...argv], notices: layout?.notices ?? [] },
     checkConfig,
     help,
     version,

@@ -4,7 +4,7 @@
 import os from 'node:os';
 import type { Settings, SettingKey } from './types.js';
 import { BIND_FORMS, tryParseBind } from './bind.js';
-import { envValue, type ValueSpec } from './validate.js';
+import { envValue, fromString, fromValue, invalidValue, type ValueSpec } from './validate.js';
 
 export type { SettingType } from './validate.js';
 
@@ -22,8 +22,6 @@ export interface SettingDef<K extends SettingKey = SettingKey> extends ValueSpec
   path?: boolean;
   /** How --help shows the default when the value itself would mislead. */
   defaultHelp?: string;
-  /** A secret (password, token): --check-config and logs show it masked. */
-  secret?: boolean;
 }
 
 export type AnySettingDef = { [K in SettingKey]: SettingDef<K> }[SettingKey];
@@ -34,11 +32,28 @@ const REDIS_URL_HELP =
   'redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB] or redis+cluster://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]; rediss... for TLS';
 
 const PORT: ValueSpec = { type: 'int', min: 0, max: 65535 };
+/** The longest duration a Node timer holds: 2^31-1 ms (longer ones fire after 1 ms), in whole seconds. */
+const MAX_SECONDS = 2147483;
 const POS_INT: ValueSpec = { type: 'int', min: 1 };
 
 function bindProblem(addr: string): string | undefined {
   const r = tryParseBind(addr);
   return typeof r === 'string' ? r : undefined;
+}
+
+/**
+ * The Python Gunicorn Prometheus Exporter's TLS variables. PROMETHEUS_SSL_ENABLED=false turns them off (as its
+ * YAML files' `ssl.enabled: false` does); otherwise a certificate and a key set turn HTTPS on, as there.
+ */
+function tlsEnv(env: NodeJS.ProcessEnv, name: string): string | null {
+  if (envValue<boolean>(env, 'PROMETHEUS_SSL_ENABLED', { type: 'bool' }) === false) return null;
+  return envValue<string>(env, name, { type: 'string' }) ?? null;
+}
+
+/** Its client CA variables count only with PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED=true: otherwise it requests no client certificate. */
+function clientCaEnv(env: NodeJS.ProcessEnv, name: string): string | null {
+  if (envValue<boolean>(env, 'PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED', { type: 'bool' }) !== true) return null;
+  return tlsEnv(env, name);
 }
 
 export const SETTINGS: readonly AnySettingDef[] = [
@@ -72,7 +87,7 @@ export const SETTINGS: readonly AnySettingDef[] = [
   },
   {
     key: 'workerConnections', flags: ['--worker-connections'], type: 'int', min: 1, default: 1000, metavar: 'N',
-    help: 'Maximum simultaneous connections per async worker.',
+    help: 'Maximum simultaneous connections per worker, of every class (a worker at the cap stops accepting; more wait in the kernel backlog).',
   },
   {
     key: 'maxRequests', flags: ['--max-requests'], type: 'int', min: 0, default: 0, metavar: 'N',
@@ -83,16 +98,18 @@ export const SETTINGS: readonly AnySettingDef[] = [
     help: 'Add a random 0..N to max-requests per worker, so workers do not restart together.',
   },
   {
-    key: 'timeout', flags: ['-t', '--timeout'], type: 'number', min: 0, default: 30, metavar: 'S',
-    help: 'Kill and replace a worker silent for this many seconds; 0 disables.',
+    key: 'timeout', flags: ['-t', '--timeout'], type: 'number', min: 0, max: MAX_SECONDS, metavar: 'S', envVars: ['GUNICORN_TIMEOUT'],
+    default: (env) => envValue<number>(env, 'GUNICORN_TIMEOUT', { type: 'number', min: 0, max: MAX_SECONDS }) ?? 30,
+    help: 'Kill and replace a worker silent (or a sync request running) for this many seconds; 0 disables. Also the time a client has to send a request head (60 s with 0).',
   },
   {
-    key: 'gracefulTimeout', flags: ['--graceful-timeout'], type: 'number', min: 0, default: 30, metavar: 'S',
+    key: 'gracefulTimeout', flags: ['--graceful-timeout'], type: 'number', min: 0, default: 30, max: MAX_SECONDS, metavar: 'S',
     help: 'Seconds workers get to finish in-flight requests on stop or reload before they are killed.',
   },
   {
-    key: 'keepalive', flags: ['--keep-alive'], type: 'number', min: 0, default: 2, metavar: 'S',
-    help: 'Seconds to wait for the next request on a keep-alive connection.',
+    key: 'keepalive', flags: ['--keep-alive'], type: 'number', min: 0, max: 299, metavar: 'S', envVars: ['GUNICORN_KEEPALIVE'],
+    default: (env) => envValue<number>(env, 'GUNICORN_KEEPALIVE', { type: 'number', min: 0, max: 299 }) ?? 2,
+    help: 'Seconds to wait for the next request on a keep-alive connection (at most 299: below Node\'s 300 s request timeout).',
   },
   {
     key: 'backlog', flags: ['--backlog'], type: 'int', min: 1, default: 2048, metavar: 'N',
@@ -158,11 +175,11 @@ export const SETTINGS: readonly AnySettingDef[] = [
     help: 'Prefix of the metric names.',
   },
   {
-    key: 'metricsFlushInterval', flags: ['--metrics-flush-interval'], type: 'number', min: 0.05, default: 1, metavar: 'S',
+    key: 'metricsFlushInterval', flags: ['--metrics-flush-interval'], type: 'number', min: 0.05, default: 1, max: MAX_SECONDS, metavar: 'S',
     help: 'Seconds between metric snapshots written by each worker (also on every scrape and at exit).',
   },
   {
-    key: 'scrapeTimeout', flags: ['--scrape-timeout'], type: 'number', min: 0, default: 0.25, metavar: 'S',
+    key: 'scrapeTimeout', flags: ['--scrape-timeout'], type: 'number', min: 0, default: 0.25, max: MAX_SECONDS, metavar: 'S',
     help: 'How long a scrape waits for workers to flush; slower workers are served from their last snapshot.',
   },
   {
@@ -170,16 +187,26 @@ export const SETTINGS: readonly AnySettingDef[] = [
     help: 'Distinct endpoint label values per worker; further ones are counted as __other__.',
   },
   {
-    key: 'metricsCertfile', flags: ['--metrics-certfile'], type: 'string', nullable: true, path: true, default: null,
-    metavar: 'FILE', help: 'TLS certificate (PEM) for the metrics server; with --metrics-keyfile it serves HTTPS.',
+    key: 'metricsCertfile', flags: ['--metrics-certfile'], type: 'string', nullable: true, path: true, metavar: 'FILE',
+    envVars: ['PROMETHEUS_SSL_CERTFILE'], default: (env) => tlsEnv(env, 'PROMETHEUS_SSL_CERTFILE'),
+    help: 'TLS certificate (PEM) for the metrics server; with --metrics-keyfile it serves HTTPS.',
   },
   {
-    key: 'metricsKeyfile', flags: ['--metrics-keyfile'], type: 'string', nullable: true, path: true, default: null,
-    metavar: 'FILE', help: 'TLS private key (PEM) for the metrics server.',
+    key: 'metricsKeyfile', flags: ['--metrics-keyfile'], type: 'string', nullable: true, path: true, metavar: 'FILE',
+    envVars: ['PROMETHEUS_SSL_KEYFILE'], default: (env) => tlsEnv(env, 'PROMETHEUS_SSL_KEYFILE'),
+    help: 'TLS private key (PEM) for the metrics server.',
   },
   {
-    key: 'metricsCaCerts', flags: ['--metrics-ca-certs'], type: 'string', nullable: true, path: true, default: null,
-    metavar: 'FILE', help: 'CA certificates (PEM): the metrics server then requires a client certificate signed by them.',
+    key: 'metricsCaCerts', flags: ['--metrics-ca-certs'], type: 'string', nullable: true, path: true, metavar: 'FILE',
+    envVars: ['PROMETHEUS_SSL_CLIENT_CAFILE'], default: (env) => clientCaEnv(env, 'PROMETHEUS_SSL_CLIENT_CAFILE'),
+    defaultHelp: '$PROMETHEUS_SSL_CLIENT_CAFILE when $PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED is true, else none',
+    help: 'CA certificates (PEM): the metrics server then requires a client certificate signed by them.',
+  },
+  {
+    key: 'metricsCaPath', flags: ['--metrics-ca-path'], type: 'string', nullable: true, path: true, metavar: 'DIR',
+    envVars: ['PROMETHEUS_SSL_CLIENT_CAPATH'], default: (env) => clientCaEnv(env, 'PROMETHEUS_SSL_CLIENT_CAPATH'),
+    defaultHelp: '$PROMETHEUS_SSL_CLIENT_CAPATH when $PROMETHEUS_SSL_CLIENT_AUTH_REQUIRED is true, else none',
+    help: 'Directory of CA certificates (PEM files), with or instead of --metrics-ca-certs: client certificates are then required.',
   },
   {
     key: 'metricsBasicAuth', flags: ['--metrics-basic-auth'], type: 'string', nullable: true, secret: true,
@@ -298,10 +325,21 @@ export function mainFlag(def: AnySettingDef): string {
   return def.flags.find((f) => f.startsWith('--')) ?? def.key;
 }
 
-/** A setting's default, reading (and validating) the environment for env-derived ones. */
+/**
+ * A setting's default, reading (and validating) the environment for env-derived ones. A value read from a variable
+ * passes the setting's own checks, exactly as the same value on the command line would.
+ */
 export function settingDefault<K extends SettingKey>(def: SettingDef<K>, env: NodeJS.ProcessEnv): Settings[K] {
   const d = def.default;
   const value = typeof d === 'function' ? d(env) : d;
+  const name = def.envVars?.find((v) => env[v] !== undefined && env[v] !== '');
+  if (name !== undefined && value !== null) {
+    const items = Array.isArray(value) ? value : [value];
+    for (const item of items) {
+      const r = typeof item === 'string' ? fromString(def, item) : fromValue(def, item);
+      if (!r.ok) throw invalidValue(`environment variable ${name}`, def, env[name], r.reason);
+    }
+  }
   // Copy arrays so a caller can never mutate the table's default.
   return (Array.isArray(value) ? [...value] : value) as Settings[K];
 }

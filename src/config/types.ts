@@ -40,6 +40,8 @@ export interface Settings {
   metricsKeyfile: string | null;
   /** CA bundle: when set, the metrics server requires and verifies client certificates. */
   metricsCaCerts: string | null;
+  /** Directory of CA certificates: with or instead of metricsCaCerts, client certificates are required. */
+  metricsCaPath: string | null;
   /** `USER:PASSWORD` for HTTP basic auth on /metrics. */
   metricsBasicAuth: string | null;
   /** Bearer token required on /metrics. */
@@ -114,4 +116,6 @@ export interface Config {
   configFile: string | null;
   /** The command-line arguments this config was resolved from (re-used on HUP). */
   argv: string[];
+  /** Lines the primary logs once as warnings: keys of the config file that promfork ignores, and why. */
+  notices?: string[];
 }

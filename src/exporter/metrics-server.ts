@@ -6,10 +6,11 @@
 // sha256 digests with timingSafeEqual, and secrets are never logged.
 
 import { createHash, createPrivateKey, timingSafeEqual, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
@@ -41,6 +42,8 @@ export interface MetricsServerOptions {
   keyfile?: string | null;
   /** CA bundle (PEM): when set, client certificates signed by it are required. */
   caCerts?: string | null;
+  /** Directory of CA certificates (PEM files), used with or instead of caCerts. */
+  caPath?: string | null;
   /** `USER:PASSWORD` for HTTP basic auth on /metrics. */
   basicAuth?: string | null;
   /** Token for `Authorization: Bearer TOKEN` on /metrics. */
@@ -66,6 +69,7 @@ export function metricsServerOptions(
     | 'metricsCertfile'
     | 'metricsKeyfile'
     | 'metricsCaCerts'
+    | 'metricsCaPath'
     | 'metricsBasicAuth'
     | 'metricsBearerToken'
   >,
@@ -78,6 +82,7 @@ export function metricsServerOptions(
     certfile: settings.metricsCertfile,
     keyfile: settings.metricsKeyfile,
     caCerts: settings.metricsCaCerts,
+    caPath: settings.metricsCaPath,
     basicAuth: settings.metricsBasicAuth,
     bearerToken: settings.metricsBearerToken,
     source,
@@ -194,8 +199,32 @@ function parseCertificates(option: string, file: string, text: string): X509Cert
   });
 }
 
+/** The certificates of every file in a CA directory (OpenSSL's capath: hashed links, .pem, .crt). */
+async function readCaDirectory(dir: string): Promise<string> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch (err) {
+    throw tlsError(`cannot read --metrics-ca-path ${dir}: ${reason(err)}`, err);
+  }
+  const blocks: string[] = [];
+  for (const name of names) {
+    const file = path.join(dir, name);
+    let text: string;
+    try {
+      if (!(await stat(file)).isFile()) continue;
+      text = await readFile(file, 'utf8');
+    } catch {
+      continue; // a dangling link or an unreadable file is not a CA certificate
+    }
+    blocks.push(...(text.match(PEM_CERT) ?? []));
+  }
+  if (blocks.length === 0) throw tlsError(`--metrics-ca-path ${dir} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  return blocks.join('\n') + '\n';
+}
+
 async function loadTls(opts: MetricsServerOptions, log: MetricsServerLog): Promise<TlsMaterial | null> {
-  const { certfile, keyfile, caCerts } = opts;
+  const { certfile, keyfile, caCerts, caPath } = opts;
   if (certfile && !keyfile) {
     throw tlsError(`--metrics-certfile ${certfile} is set but --metrics-keyfile is not: HTTPS needs both`);
   }
@@ -203,18 +232,19 @@ async function loadTls(opts: MetricsServerOptions, log: MetricsServerLog): Promi
     throw tlsError(`--metrics-keyfile ${keyfile} is set but --metrics-certfile is not: HTTPS needs both`);
   }
   if (!certfile || !keyfile) {
-    if (caCerts) {
+    if (caCerts || caPath) {
       throw tlsError(
-        `--metrics-ca-certs ${caCerts} needs --metrics-certfile and --metrics-keyfile: ` +
+        `${caCerts ? `--metrics-ca-certs ${caCerts}` : `--metrics-ca-path ${caPath}`} needs --metrics-certfile and --metrics-keyfile: ` +
           'client certificates are only verified over HTTPS',
       );
     }
     return null;
   }
-  const [cert, key, ca] = await Promise.all([
+  const [cert, key, caFile, caDir] = await Promise.all([
     readPem('--metrics-certfile', certfile),
     readPem('--metrics-keyfile', keyfile),
     caCerts ? readPem('--metrics-ca-certs', caCerts) : Promise.resolve(null),
+    caPath ? readCaDirectory(caPath) : Promise.resolve(null),
   ]);
   const [leaf] = parseCertificates('--metrics-certfile', certfile, cert);
   let privateKey: KeyObject;
@@ -229,13 +259,15 @@ async function loadTls(opts: MetricsServerOptions, log: MetricsServerLog): Promi
   if (privateKey.type !== 'private' || !leaf!.checkPrivateKey(privateKey)) {
     throw tlsError(`--metrics-keyfile ${keyfile} does not match the certificate in --metrics-certfile ${certfile}`);
   }
-  if (ca !== null) parseCertificates('--metrics-ca-certs', caCerts!, ca);
+  if (caFile !== null) parseCertificates('--metrics-ca-certs', caCerts!, caFile);
+  if (caDir !== null) parseCertificates('--metrics-ca-path', caPath!, caDir);
+  const ca = caFile === null && caDir === null ? null : (caFile ?? '') + (caDir ?? '');
   try {
     createSecureContext({ cert, key, ...(ca !== null ? { ca } : {}) });
   } catch (err) {
     throw tlsError(
       `TLS setup failed with --metrics-certfile ${certfile}, --metrics-keyfile ${keyfile}` +
-        `${caCerts ? `, --metrics-ca-certs ${caCerts}` : ''}: ${reason(err)}`,
+        `${caCerts ? `, --metrics-ca-certs ${caCerts}` : ''}${caPath ? `, --metrics-ca-path ${caPath}` : ''}: ${reason(err)}`,
       err,
     );
   }

@@ -8,10 +8,10 @@ import { HANDLED_SIGNALS, signalName } from '../arbiter/signals.js';
 import { isPromforkError } from '../errors.js';
 import { MasterMetrics, type RestartReason } from '../metrics/master-metrics.js';
 import { ProcessSampler } from '../metrics/process-sampler.js';
-import { prepareStore } from '../store/open-store.js';
+import { prepareStore } from '../store/prepare-store.js';
 import type { SnapshotStore } from '../store/store.js';
 import { Collector } from './collector.js';
-import { MetricsServer } from './metrics-server.js';
+import { MetricsServer, metricsServerOptions } from './metrics-server.js';
 
 const SAMPLE_MS = 1000;
 const MASTER_SNAPSHOT_TICKS = 5;
@@ -67,6 +67,7 @@ export class PrimaryExporter {
     );
     arbiter.events.on('signal', (name) => this.master?.countSignal(name));
     arbiter.events.on('store-errors', (n) => this.master?.countStoreErrors('worker', n));
+    arbiter.events.on('pushed', (w, seq) => this.collector?.pushed(w.pid, seq));
     arbiter.events.on('exit', (w, code, signal) => this.onWorkerExit(w, code, signal));
     this.sampleTimer = setInterval(() => void this.sample(), SAMPLE_MS);
     this.sampleTimer.unref();
@@ -81,17 +82,7 @@ export class PrimaryExporter {
   private async doStartServer(): Promise<void> {
     this.setup();
     const cfg = this.arbiter.cfg;
-    const server = new MetricsServer({
-      bind: cfg.metricsBind,
-      port: cfg.metricsPort,
-      certfile: cfg.metricsCertfile,
-      keyfile: cfg.metricsKeyfile,
-      caCerts: cfg.metricsCaCerts,
-      basicAuth: cfg.metricsBasicAuth,
-      bearerToken: cfg.metricsBearerToken,
-      source: this.collector!,
-      log: this.arbiter.log,
-    });
+    const server = new MetricsServer(metricsServerOptions(cfg, this.collector!, this.arbiter.log));
     // Kept before start() resolves, so that a stop during the port retries can cancel them.
     this.server = server;
     try {

@@ -29,6 +29,7 @@ export async function runSidecar(argv: string[]): Promise<void> {
   const log = new Logger({ errorlog: s.errorlog, loglevel: s.loglevel, accesslog: null });
   const store = s.redisEnabled ? 'redis' : `directory ${s.multiprocDir}`;
   log.info(`Starting promfork exporter ${VERSION} (store: ${store}, ${s.allInstances ? 'all instances' : `instance ${s.metricsInstance}`})`);
+  for (const line of config.notices ?? []) log.warning(line);
   const source = new SidecarSource(s, log);
   const server = new MetricsServer(metricsServerOptions(s, source, log));
   await server.start();

@@ -78,6 +78,8 @@ export class SidecarSource implements MetricsSource {
       registers,
     });
     this.problems = new Counter({ name: 'promfork_exporter_store_problems_total', help: 'Unreadable snapshots skipped', registers });
+    new Gauge({ name: 'promfork_exporter_start_time_seconds', help: 'Unix time the sidecar started', registers })
+      .set(Math.round(Date.now() / 10) / 100);
   }
 
   async collect(format: 'prometheus' | 'openmetrics'): Promise<{ body: string; contentType: string }> {

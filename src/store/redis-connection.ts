@@ -163,7 +163,8 @@ export function resolveRedisTarget(opts: RedisTarget): ResolvedTarget {
 
 function resolveUrl(url: string, fallbackPassword: string | null, sentinelPassword: string | null): ResolvedTarget {
   // Parsed by hand: WHATWG URL does not take a list of hosts. scheme://[userinfo@]hosts[/path][?query][#fragment]
-  const m = /^([a-z+]+:)\/\/(?:([^@/?#]*)@)?([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(url);
+  // The user-info runs to the last '@' before the path: a password may hold an unescaped '@'.
+  const m = /^([a-z+]+:)\/\/(?:([^/?#]*)@)?([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(url);
   const scheme = m ? SCHEMES[m[1]!.toLowerCase()] : undefined;
   if (!m || !scheme) throw configError(`REDIS_URL ${maskUrlText(url)} is not a Redis URL (expected ${REDIS_URL_FORMS})`);
   const [, , info, hostText, pathText, query] = m;
@@ -230,12 +231,17 @@ export function describeRedisTarget(opts: RedisTarget): string {
   return `redis://${auth}${host.includes(':') ? `[${host}]` : host}:${opts.port}${opts.db ? `/${opts.db}` : ''}`;
 }
 
-/** Masks the password of a URL's user-info (all of it when it has no ':', which could be a password). */
+/**
+ * Masks the user-info of a URL (as given, parsed or not): everything between the scheme and the last '@', since a
+ * password may itself hold '@', ':' or '/'. The user name stays when it is plainly one (before the first ':').
+ */
 export function maskUrlText(text: string): string {
-  return text.replace(/^([^:/]*:\/\/)([^@/]*)@/, (_m, scheme: string, info: string) => {
-    const colon = info.indexOf(':');
-    return `${scheme}${colon >= 0 ? `${info.slice(0, colon)}:****` : '****'}@`;
-  });
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^]*)@/.exec(text);
+  if (!m) return text;
+  const info = m[2]!;
+  const colon = info.indexOf(':');
+  const user = colon > 0 && !/[@/]/.test(info.slice(0, colon)) ? `${info.slice(0, colon)}:` : '';
+  return `${m[1]}${user}****@${text.slice(m[0].length)}`;
 }
 
 // ---- the connection ----

@@ -20,12 +20,12 @@ const BUILTIN: Record<string, Loader> = {
   PrometheusThreadWorker: async () => (await import('../metrics/prometheus-workers.js')).PrometheusThreadWorker,
 };
 
-/** Short names, as Gunicorn's `-k sync`: with metrics on, the Prometheus classes. */
-const SHORT: Record<string, [plain: string, withMetrics: string]> = {
+/** The three kinds of built-in worker and their class names, plain and with metrics. */
+type Kind = 'sync' | 'async' | 'thread';
+const KINDS: Record<Kind, [plain: string, withMetrics: string]> = {
   sync: ['SyncWorker', 'PrometheusWorker'],
   async: ['AsyncWorker', 'PrometheusAsyncWorker'],
   thread: ['ThreadWorker', 'PrometheusThreadWorker'],
-  gthread: ['ThreadWorker', 'PrometheusThreadWorker'],
 };
 
 /** With --no-metrics a Prometheus class name means its plain class (the overhead baseline). */
@@ -35,23 +35,86 @@ const PLAIN: Record<string, string> = {
   PrometheusThreadWorker: 'ThreadWorker',
 };
 
+const EVENT_LOOP = "Node's event loop, up to --worker-connections connections per worker";
+const THREADS = 'the app on --threads worker_threads per worker';
+
+/**
+ * Worker class names a config carried over from Gunicorn or the Python Gunicorn Prometheus Exporter
+ * holds, each served by its promfork counterpart. `what` names the original in the info line.
+ */
+const MIGRATED: Record<string, { kind: Kind; what: string }> = {
+  // Gunicorn's short names (SUPPORTED_WORKERS) and its dotted class paths.
+  gthread: { kind: 'thread', what: "Gunicorn's gthread worker" },
+  eventlet: { kind: 'async', what: "Gunicorn's eventlet worker" },
+  gevent: { kind: 'async', what: "Gunicorn's gevent worker" },
+  gevent_wsgi: { kind: 'async', what: "Gunicorn's gevent_wsgi worker" },
+  gevent_pywsgi: { kind: 'async', what: "Gunicorn's gevent_pywsgi worker" },
+  tornado: { kind: 'async', what: "Gunicorn's tornado worker" },
+  'gunicorn.workers.sync.SyncWorker': { kind: 'sync', what: "Gunicorn's sync worker" },
+  'gunicorn.workers.gthread.ThreadWorker': { kind: 'thread', what: "Gunicorn's gthread worker" },
+  'gunicorn.workers.geventlet.EventletWorker': { kind: 'async', what: "Gunicorn's eventlet worker" },
+  'gunicorn.workers.ggevent.GeventWorker': { kind: 'async', what: "Gunicorn's gevent worker" },
+  'gunicorn.workers.ggevent.GeventPyWSGIWorker': { kind: 'async', what: "Gunicorn's gevent pywsgi worker" },
+  'gunicorn.workers.gtornado.TornadoWorker': { kind: 'async', what: "Gunicorn's tornado worker" },
+  // The Python exporter's classes (gunicorn_prometheus_exporter[.plugin].NAME is reduced to NAME).
+  PrometheusEventletWorker: { kind: 'async', what: "the Python exporter's eventlet worker" },
+  PrometheusGeventWorker: { kind: 'async', what: "the Python exporter's gevent worker" },
+  PrometheusTornadoWorker: { kind: 'async', what: "the Python exporter's tornado worker" },
+};
+
+const PYTHON_EXPORTER_PREFIXES = ['gunicorn_prometheus_exporter.plugin.', 'gunicorn_prometheus_exporter.'];
+const PYTHON_EXPORTER_CLASSES: Record<string, Kind> = {
+  PrometheusWorker: 'sync',
+  PrometheusThreadWorker: 'thread',
+  PrometheusEventletWorker: 'async',
+  PrometheusGeventWorker: 'async',
+  PrometheusTornadoWorker: 'async',
+};
+
 export interface ResolvedWorkerClass {
   /** A built-in class name, or an absolute module path with `:Export`. */
   id: string;
   cls: WorkerClass;
+  /** For a name carried over from Gunicorn or the Python exporter: what it was and what serves it. */
+  note?: string;
+}
+
+/** The `Using worker:` info line the primary logs once: which class serves the requested name. */
+export function usingWorkerLine(wc: ResolvedWorkerClass): string {
+  return `Using worker: ${wc.id}${wc.note ? ` (${wc.note})` : ''}`;
+}
+
+/** A built-in class id for `name` (and a note when the name is a migrated one), or null for a module path. */
+export function builtinFor(name: string, metrics: boolean): { id: string; note?: string } | null {
+  const pick = (kind: Kind) => KINDS[kind][metrics ? 1 : 0];
+  if (name === 'sync' || name === 'async' || name === 'thread') return { id: pick(name) };
+  if (name in BUILTIN) return { id: metrics ? name : PLAIN[name] ?? name };
+  // `egg:gunicorn#gevent` is Gunicorn's entry-point form of a short name.
+  const egg = /^egg:gunicorn#(\w+)$/.exec(name);
+  const bare = egg ? egg[1]! : name;
+  let migrated = MIGRATED[bare];
+  if (!migrated) {
+    const prefix = PYTHON_EXPORTER_PREFIXES.find((p) => bare.startsWith(p));
+    const cls = prefix ? bare.slice(prefix.length) : undefined;
+    const kind = cls !== undefined ? PYTHON_EXPORTER_CLASSES[cls] : undefined;
+    if (kind) migrated = MIGRATED[cls!] ?? { kind, what: `the Python exporter's ${cls}` };
+    else if (bare === 'sync') migrated = { kind: 'sync', what: "Gunicorn's sync worker" };
+  }
+  if (!migrated) return null;
+  const id = pick(migrated.kind);
+  const how = migrated.kind === 'async' ? EVENT_LOOP : migrated.kind === 'thread' ? THREADS : 'one request at a time per worker';
+  return { id, note: `-k ${name}: ${migrated.what}, served by ${id}: ${how}` };
 }
 
 export async function resolveWorkerClass(name: string, cwd: string, metrics: boolean): Promise<ResolvedWorkerClass> {
-  const short = SHORT[name];
-  let builtin = short ? short[metrics ? 1 : 0] : name in BUILTIN ? name : null;
-  if (builtin && !metrics) builtin = PLAIN[builtin] ?? builtin;
-  if (builtin) return { id: builtin, cls: await loadWorkerClass(builtin, metrics) };
+  const builtin = builtinFor(name, metrics);
+  if (builtin) return { ...builtin, cls: await loadWorkerClass(builtin.id, metrics) };
   const { module, exportName } = parseAppSpec(name);
   const file = path.resolve(cwd, module);
   if (!existsSync(file)) {
     throw new PromforkError(
       'PROMFORK_ERR_WORKER_CLASS',
-      `--worker-class "${name}" is neither a built-in class (${[...Object.keys(SHORT), ...Object.keys(BUILTIN)].join(', ')}) nor an existing module file (${file})`,
+      `--worker-class "${name}" is neither a built-in class (${[...Object.keys(KINDS), ...Object.keys(BUILTIN)].join(', ')}, or a class name of Gunicorn or the Python Gunicorn Prometheus Exporter) nor an existing module file (${file})`,
     );
   }
   const id = `${file}:${exportName ?? ''}`;

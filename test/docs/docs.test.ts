@@ -221,10 +221,13 @@ describe('docs/migration.md', () => {
       ['PrometheusThreadWorker', 'PrometheusThreadWorker'],
       ['PrometheusEventletWorker', 'PrometheusAsyncWorker'],
       ['PrometheusGeventWorker', 'PrometheusAsyncWorker'],
-      ['PrometheusTornadoWorker', '-k async'],
+      ['PrometheusTornadoWorker', 'PrometheusAsyncWorker'],
     ]) {
       const row = rowWith(seed);
       assert.ok(row && row.includes(ours), `${seed}: ${ours}`);
+      for (const name of [seed, `gunicorn_prometheus_exporter.${seed}`, `gunicorn_prometheus_exporter.plugin.${seed}`]) {
+        assert.equal((await resolveWorkerClass(name, ROOT, true)).id, ours, name);
+      }
     }
     for (const name of ['sync', 'thread', 'async', 'PrometheusWorker', 'PrometheusThreadWorker', 'PrometheusAsyncWorker']) {
       assert.ok((await resolveWorkerClass(name, ROOT, true)).id.startsWith('Prometheus'), name);

@@ -36,7 +36,8 @@ function sourceMetricNames(): Set<string> {
       if (entry.isDirectory()) walk(file);
       else if (entry.name.endsWith('.ts')) {
         const text = readFileSync(file, 'utf8');
-        for (const m of text.matchAll(/\bname:\s*(['"`])(\$\{ns\}_|promfork_)([a-z0-9_]+)\1/g)) {
+        // `name: ...` of a prom-client metric, or a property naming one (the worker's plain-number metrics).
+        for (const m of text.matchAll(/(?:\bname:|^\s+[a-z]\w*:)\s*(['"`])(\$\{ns\}_|promfork_)([a-z0-9_]+)\1/gm)) {
           names.add(`${m[2] === 'promfork_' ? 'promfork_' : 'gunicorn_'}${m[3]}`);
         }
       }

@@ -489,6 +489,42 @@ describe('MetricsServer over TLS', () => {
     });
   });
 
+  // The Python Gunicorn Prometheus Exporter's `client_capath`: a directory of CA certificates (OpenSSL's
+  // hashed links or plain files), alone or with --metrics-ca-certs.
+  describe('with --metrics-ca-path: the CA certificates of a directory', () => {
+    test('a client signed by a CA in the directory gets 200; none, or one from another CA, is refused', async () => {
+      const dir = path.join(tmp, 'capath');
+      fs.mkdirSync(dir);
+      fs.copyFileSync(pki.file('ca.crt'), path.join(dir, '1a2b3c4d.0'));
+      fs.writeFileSync(path.join(dir, 'README'), 'not a certificate\n');
+      fs.symlinkSync(path.join(dir, 'gone.pem'), path.join(dir, 'dangling.pem'));
+      const s = await startServer({ certfile: pki.file('server.crt'), keyfile: pki.file('server.key'), caPath: dir });
+      const ca = pki.read('ca.crt');
+      const good = await request(s.port, { tls: { ca, cert: pki.read('client.crt'), key: pki.read('client.key') } });
+      assert.equal(good.status, 200);
+      assert.equal(text(good), 'up 1\n');
+      assert.equal((await tlsProbe(s.port, { ca })).code, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
+      const rogue = { ca, cert: pki.read('rogue-client.crt'), key: pki.read('rogue-client.key') };
+      assert.equal(await errorCode(request(s.port, { tls: rogue })), 'ECONNRESET');
+      await s.server.close();
+    });
+
+    test('with --metrics-ca-certs too, clients of either CA are accepted', async () => {
+      const dir = path.join(tmp, 'capath-rogue');
+      fs.mkdirSync(dir);
+      fs.copyFileSync(pki.file('rogue-ca.crt'), path.join(dir, 'rogue.pem'));
+      const s = await startServer({
+        certfile: pki.file('server.crt'), keyfile: pki.file('server.key'), caCerts: pki.file('ca.crt'), caPath: dir,
+      });
+      const ca = pki.read('ca.crt');
+      for (const who of ['client', 'rogue-client']) {
+        const r = await request(s.port, { tls: { ca, cert: pki.read(`${who}.crt`), key: pki.read(`${who}.key`) } });
+        assert.equal(r.status, 200, who);
+      }
+      await s.server.close();
+    });
+  });
+
   describe('bad TLS settings: start() throws a PromforkError naming the option and the file', () => {
     const expectTlsError = async (opts: Partial<MetricsServerOptions>, ...parts: (string | RegExp)[]) => {
       const server = new MetricsServer({
@@ -556,6 +592,16 @@ describe('MetricsServer over TLS', () => {
         '--metrics-ca-certs',
         junk,
       );
+      const empty = path.join(tmp, 'empty-capath');
+      fs.mkdirSync(empty);
+      fs.writeFileSync(path.join(empty, 'junk.pem'), 'not a certificate\n');
+      await expectTlsError(
+        { certfile: pki.file('server.crt'), keyfile: pki.file('server.key'), caPath: empty },
+        '--metrics-ca-path',
+        empty,
+        /holds no PEM certificate/,
+      );
+      await expectTlsError({ caPath: empty }, '--metrics-ca-path', /needs --metrics-certfile and --metrics-keyfile/);
       const broken = path.join(tmp, 'broken.pem');
       fs.writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
       await expectTlsError({ certfile: broken, keyfile: pki.file('server.key') }, '--metrics-certfile', broken);

@@ -4,7 +4,9 @@
 // No node:test hooks here, so a benchmark can import it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import { createClient } from 'redis';
 import { freePort } from './ports.js';
@@ -108,7 +110,9 @@ class RedisInstance implements RedisServer {
       args.unshift(this.config.path);
     }
     args.push(...this.extraArgs);
-    const proc = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // A private working directory: a replica writes the RDB of its full sync there (never into the checkout).
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'promfork-redis-'));
+    const proc = spawn(this.binary, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     running.add(this);
     const onData = (chunk: Buffer) => {
