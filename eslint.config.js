@@ -2,7 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/'] },
+  // Fixtures that are broken on purpose (an app with a syntax error).
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'test/fixtures/errors/syntax-error.*'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -7,6 +7,7 @@ import { Arbiter } from './arbiter/arbiter.js';
 import { VERSION } from './version.js';
 import { loadApp, parseAppSpec, resolveAppModule } from './workers/app-loader.js';
 import { resolveWorkerClass } from './workers/worker-classes.js';
+import { checkStoreSettings } from './store/open-store.js';
 
 export async function main(argv: string[]): Promise<void> {
   const { config, help, version, checkConfig } = await resolveConfig(argv);
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<void> {
   const workerClass = await resolveWorkerClass(s.workerClass, s.chdir, s.metrics);
   // Fail fast on a missing module, without importing the app into the primary.
   resolveAppModule(parseAppSpec(s.app).module, s.chdir);
+  await checkStoreSettings(s);
   if (checkConfig) {
     await loadApp(s.app, s.chdir);
     for (const line of config.notices ?? []) process.stderr.write(`warning: ${line}\n`);

@@ -363,16 +363,15 @@ export class Arbiter {
     for (const pending of [...w.pendingFlushes.values()]) pending.done(null);
     const released = releaseUnacknowledgedSockets(w.child, (h) => this.isListenerHandle(h));
     if (released > 0) this.log.warning(`${released} connection(s) sent to worker ${w.pid} were lost with it`);
-    if (signal === 'SIGKILL') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
-    else if (signal === 'SIGTERM') this.log.info(`Worker (pid:${w.pid}) was sent SIGTERM!`);
-    else if (signal) this.log.warning(`Worker (pid:${w.pid}) was sent ${signal}!`);
-    else if (code !== 0) this.log.error(`Worker (pid:${w.pid}) exited with code ${code}.`);
+    this.logWorkerExit(w, code, signal);
     this.events.emit('exit', w, code, signal);
-    if (!this.stopping && code === EXIT_WORKER_BOOT) {
+    // Boot errors (3, 4) stop the server only from a worker that never booted: a booted worker's app that calls
+    // process.exit(3) is a crash like any other, and its worker is replaced.
+    if (!this.stopping && !w.booted && code === EXIT_WORKER_BOOT) {
       void this.halt('Worker failed to boot.', EXIT_WORKER_BOOT);
       return;
     }
-    if (!this.stopping && code === EXIT_APP_LOAD) {
+    if (!this.stopping && !w.booted && code === EXIT_APP_LOAD) {
       void this.halt('App failed to load.', EXIT_APP_LOAD);
       return;
     }
@@ -382,6 +381,21 @@ export class Arbiter {
       this.closeStaleListeners();
       this.dispatcher.pump();
     }
+  }
+
+  /** Why a worker ended, telling what the primary did (timeout, stop deadline) from a crash or the OOM killer. */
+  private logWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
+    const who = `Worker (pid:${w.pid})`;
+    if (signal === 'SIGKILL') {
+      if (w.aborted) this.log.error(`${who} was sent SIGKILL after its WORKER TIMEOUT (--timeout ${this.cfg.timeout})`);
+      else if (w.sent.has('SIGKILL')) this.log.warning(`${who} was sent SIGKILL: it did not stop within --graceful-timeout ${this.cfg.gracefulTimeout}`);
+      else this.log.error(`${who} was sent SIGKILL! Perhaps out of memory?`); // not by the primary: the OOM killer?
+    } else if (signal === 'SIGABRT') {
+      if (w.aborted) this.log.error(`${who} ended on SIGABRT after its WORKER TIMEOUT (--timeout ${this.cfg.timeout})`);
+      else this.log.error(`${who} crashed (SIGABRT): a fatal error in Node, e.g. JavaScript heap out of memory (see the worker's last lines)`);
+    } else if (signal === 'SIGTERM') this.log.info(`${who} was sent SIGTERM!`);
+    else if (signal) this.log.warning(`${who} was sent ${signal}!`);
+    else if (code !== 0) this.log.error(`${who} exited with code ${code}.`);
   }
 
   // ---- signals ----

@@ -67,10 +67,14 @@ export class WorkerRecord {
     return this.booted && !this.quitting && !this.aborted && this.child !== null && this.child.connected;
   }
 
+  /** Signals the primary sent it, so that its exit is told apart from a crash or the OOM killer. */
+  readonly sent = new Set<NodeJS.Signals>();
+
   kill(signal: NodeJS.Signals): boolean {
     if (!this.pid) return false;
     try {
       process.kill(this.pid, signal);
+      this.sent.add(signal);
       return true;
     } catch {
       return false;

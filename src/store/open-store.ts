@@ -32,3 +32,13 @@ export async function openStore(settings: Settings, ppid: number, log: StoreLog)
   }
   return new DirectoryStore(settings.multiprocDir, { ppid });
 }
+
+/**
+ * Checks the Redis settings (URL forms, port, db) at configuration time, before anything starts. Throws
+ * PROMFORK_ERR_REDIS_CONFIG. The Redis client is loaded only when Redis is the store.
+ */
+export async function checkStoreSettings(settings: Settings): Promise<void> {
+  if (!settings.metrics || !settings.redisEnabled) return;
+  const { resolveRedisTarget } = await import('./redis-connection.js');
+  resolveRedisTarget(redisOptions(settings, 0, { warning: () => {} }));
+}

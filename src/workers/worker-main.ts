@@ -8,6 +8,7 @@ import type { Hooks } from '../config/types.js';
 import { isMessage, type WorkerSpec } from '../ipc.js';
 import { Logger } from '../logging/logger.js';
 import { loadWorkerClass } from './worker-classes.js';
+import { AppSourceError } from './app-loader.js';
 import { withDefaultHooks } from '../hooks/defaults.js';
 
 const onEarlyDisconnect = () => process.exit(0);
@@ -36,7 +37,8 @@ async function boot(spec: WorkerSpec): Promise<void> {
       // A user's mistake gets one line; an exception thrown by the app's own import keeps its stack.
       // The user's own code failed (app import, a boot hook): its stack helps, so it is shown.
       const userCode = err.code === 'PROMFORK_ERR_APP_IMPORT' || err.code === 'PROMFORK_ERR_HOOK_BOOT';
-      if (userCode && err.cause instanceof Error && !isNotFound(err.cause)) log.error('Caused by:', err.cause);
+      if (err.cause instanceof AppSourceError) log.error(err.cause.excerpt);
+      else if (userCode && err.cause instanceof Error && !isNotFound(err.cause)) log.error('Caused by:', err.cause);
       process.exit(err.exitCode);
     }
     log.critical('Exception while booting worker', err);
