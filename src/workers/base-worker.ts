@@ -25,7 +25,7 @@ import { closeIdleConnectionsSoon, httpServerOptions } from './http-options.js';
 export type WorkerKind = 'sync' | 'async';
 
 /** Connections a worker accepts in one event-loop turn before it lets the other workers take the rest. */
-const BURST_ACCEPTS = 4;
+const BURST_ACCEPTS = 8;
 
 /** What hooks running inside a worker see as "the arbiter": the primary's pid and the settings. */
 export interface ArbiterRef {
