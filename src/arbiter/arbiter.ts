@@ -15,7 +15,7 @@ import { resolveWorkerClass, usingWorkerLine, type ResolvedWorkerClass } from '.
 import { Dispatcher, releaseUnacknowledgedSockets } from './dispatcher.js';
 import { PrimaryExporter } from '../exporter/primary-exporter.js';
 import { withDefaultHooks } from '../hooks/defaults.js';
-import { bindAll, closeAll, closeDrained, startDraining, type Listener } from './listener.js';
+import { bindAll, closeAll, closeDrained, listenHandles, startDraining, type Listener } from './listener.js';
 import { Pidfile } from './pidfile.js';
 import { WorkerRecord, type FlushAnswer } from './worker-record.js';
 import { HANDLED_SIGNALS, signalName } from './signals.js';
@@ -507,15 +507,7 @@ export class Arbiter {
     await this.setNumWorkers(this.cfg.workers);
     if (JSON.stringify(old.bind) !== JSON.stringify(this.cfg.bind) || old.backlog !== this.cfg.backlog) {
       try {
-        const fresh = await this.bind(this.cfg.bind);
-        const stale = this.listeners;
-        // The old sockets stay open while workers accept from them; the primary also takes their
-        // connections (to any worker) so that none queued there is dropped, and closes them once the
-        // last worker holding them has exited.
-        this.stale.push({ listeners: stale, gen: this.listenerGen++ });
-        for (const l of stale) startDraining(l, old.backlog, (socket) => this.dispatcher.add(socket));
-        this.listeners = fresh;
-        for (const l of fresh) this.log.info(`Listening at: ${l.url} (${this.pid})`);
+        await this.rebind(old.backlog);
       } catch (err) {
         this.log.error(`Reload: keeping the previous listeners: ${isPromforkError(err) ? err.toLine() : String(err)}`);
         this.cfg = { ...this.cfg, bind: old.bind, backlog: old.backlog };
@@ -526,6 +518,27 @@ export class Arbiter {
     process.title = `${this.cfg.procName}: master`;
     for (const w of this.workers.values()) if (!w.quitting) w.retiring = true;
     this.manageWorkers();
+  }
+
+  /**
+   * Apply a changed --bind or --backlog. Binds that stay keep their socket (a new backlog is set on it with
+   * listen(2)); new ones are bound; removed ones go on serving (the primary drains them, handing their
+   * connections to workers with the current sockets) until no worker holding them is left, then are closed.
+   */
+  private async rebind(oldBacklog: number): Promise<void> {
+    const current = new Map(this.listeners.map((l) => [l.bind, l]));
+    const added = await this.bind(this.cfg.bind.filter((b) => !current.has(b)));
+    const kept = this.listeners.filter((l) => this.cfg.bind.includes(l.bind));
+    if (kept.length > 0 && oldBacklog !== this.cfg.backlog) {
+      const failed = listenHandles(kept.map((l) => l.handle), this.cfg.backlog);
+      if (failed) this.log.error(`Reload: --backlog ${this.cfg.backlog} not applied to the kept sockets: ${failed}`);
+    }
+    const byBind = new Map([...kept, ...added].map((l) => [l.bind, l]));
+    const stale = this.listeners.filter((l) => !byBind.has(l.bind));
+    this.stale.push({ listeners: stale, gen: this.listenerGen++ });
+    for (const l of stale) startDraining(l, oldBacklog, (socket) => this.dispatcher.add(socket));
+    this.listeners = this.cfg.bind.map((b) => byBind.get(b)!);
+    for (const l of added) this.log.info(`Listening at: ${l.url} (${this.pid})`);
   }
 
   private updatePidfile(oldPath: string | null): void {

@@ -3,7 +3,7 @@
 // connections queued in the kernel outlive workers, a HUP keeps (or swaps) the sockets without dropping any.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -218,3 +218,27 @@ function keepAliveLoop(url: string, concurrency: number) {
   };
 }
 
+
+test('HUP that adds a bind keeps the other sockets: a unix socket is neither closed nor unlinked', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'promfork-keep-'));
+  const sock = path.join(dir, 'app.sock');
+  const conf = path.join(dir, 'promfork.json');
+  const [tcpPort, addedPort] = [await freePort(), await freePort()];
+  writeFileSync(conf, JSON.stringify({ bind: [`unix:${sock}`, `127.0.0.1:${tcpPort}`] }));
+  const { server } = await startServer([APP, '-w', '2', '-c', conf], { autoBind: false });
+  const inode = statSync(sock).ino;
+  writeFileSync(conf, JSON.stringify({ bind: [`unix:${sock}`, `127.0.0.1:${tcpPort}`, `127.0.0.1:${addedPort}`] }));
+  const from = server.output.length;
+  server.signal('SIGHUP');
+  await server.waitFor(new RegExp(`Listening at: http://127.0.0.1:${addedPort}`), { from });
+  await server.waitForCount(/Worker exiting \(pid: \d+\)/, 2, { from });
+  // Only the added bind is announced; the kept sockets are the same ones (same file), still served.
+  assert.doesNotMatch(server.output.slice(from), new RegExp(`Listening at: (unix:|http://127.0.0.1:${tcpPort})`));
+  assert.equal(statSync(sock).ino, inode);
+  const viaUnix = await new Promise<number>((resolve, reject) => {
+    http.get({ socketPath: sock, path: '/', agent: false }, (res) => resolve(res.statusCode!)).on('error', reject);
+  });
+  assert.equal(viaUnix, 200);
+  assert.equal((await request(`http://127.0.0.1:${tcpPort}/`)).status, 200);
+  assert.equal((await request(`http://127.0.0.1:${addedPort}/`)).status, 200);
+});
