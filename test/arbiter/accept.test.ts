@@ -122,7 +122,7 @@ test('a unix socket bind is served by the workers accepting from it', async () =
   for (const b of bodies) assert.ok(workers.includes(Number(/^slow (\d+)\n$/.exec(b)![1])), b);
 });
 
-for (const kind of ['async', 'sync']) {
+for (const kind of ['async', 'sync', 'thread']) {
   test(`HUP under keep-alive and connection-per-request load (-k ${kind}): zero failed requests`, async () => {
     const { server, url } = await startServer([APP, '-w', '2', '-k', kind]);
     const before = server.workerPids();
