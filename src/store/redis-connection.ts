@@ -240,7 +240,7 @@ export function maskUrlText(text: string): string {
   if (!m) return text;
   const info = m[2]!;
   const colon = info.indexOf(':');
-  const user = colon > 0 && !/[@/]/.test(info.slice(0, colon)) ? `${info.slice(0, colon)}:` : '';
+  const user = colon >= 0 && !/[@/]/.test(info.slice(0, colon)) ? `${info.slice(0, colon)}:` : '';
   return `${m[1]}${user}****@${text.slice(m[0].length)}`;
 }
 
