@@ -229,7 +229,7 @@ async function readIfExists(file: string): Promise<string | null> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
-    if (code === 'ELOOP') throw new Error(`${file}: a symbolic link, not a file promfork wrote; ignored`);
+    if (code === 'ELOOP') throw new Error(`${file}: a symbolic link, not a file promfork wrote; ignored`, { cause: err });
     throw new Error(`cannot read ${file}: ${errText(err)}`, { cause: err });
   }
   try {
