@@ -333,7 +333,7 @@ async function countedRequests(url: string, what: string): Promise<number | null
   return sum(sampleValues(r.body, REQUEST_COUNTER));
 }
 
-/** Check law L6: the server counted every answered request, and at most the ones in flight beyond. */
+/** Check law L6 (docs/design.md): the server counted every answered request, and at most the ones in flight beyond. */
 function checkCount(what: string, counted: number | null, answered: number, inFlight: number): string {
   if (counted === null) return 'n/a';
   if (counted < answered || counted > answered + inFlight) {
@@ -784,7 +784,7 @@ async function part3(opts: Options, redis: RedisServer): Promise<void> {
         const counted = sum(sampleValues(r.body, REQUEST_COUNTER));
         const serversSeen = new Set([...r.body.matchAll(/server="([^"]+)"/g)].map((m) => m[1]!)).size;
         lastState = `${ages} worker snapshots, ${serversSeen} servers, request counter ${counted}/${expected}`;
-        // L6: never fewer than answered; a readiness probe that timed out may still have been counted.
+        // docs/design.md, L6: never fewer than answered; a readiness probe that timed out may still have been counted.
         if (ages === totalWorkers && serversSeen === servers.length && counted >= expected) break;
       } else {
         lastState = r.error;

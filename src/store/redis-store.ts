@@ -90,7 +90,7 @@ export class RedisStore implements SnapshotStore {
   readonly ppid: number;
   readonly ttlMs: number;
   readonly timeoutMs: number;
-  /** The node-redis client, cluster or sentinel (for the seed API's `getClient()`); connected by the first operation. */
+  /** The node-redis client, cluster or sentinel (for the Python exporter's API: `getClient()`); connected by the first operation. */
   readonly client: RedisLink['raw'];
   /** One server, Redis Sentinel or Redis Cluster. */
   readonly mode: RedisMode;
@@ -278,7 +278,7 @@ export class RedisStore implements SnapshotStore {
     return this.closing;
   }
 
-  // ---- for the sidecar exporter and the seed API ----
+  // ---- for the sidecar exporter and the Python exporter's API (promfork/redis) ----
 
   /** Every run (`instance:ppid`) under `prefix` that has an index or a retired fold (found by SCAN), sorted. */
   static async listInstances(client: RedisCommands, prefix: string): Promise<string[]> {
