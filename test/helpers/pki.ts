@@ -19,7 +19,7 @@ export function makePki(prefix = 'promfork-pki-'): Pki {
     try {
       execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('openssl not found: install it (apt-get install openssl)');
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('openssl not found: install it (apt-get install openssl)', { cause: err });
       throw err;
     }
   };
