@@ -12,6 +12,7 @@ import { compileAccessLog } from '../logging/access-log.js';
 import type { Logger } from '../logging/logger.js';
 import type { MetricFamily } from '../store/snapshot.js';
 import { loadApp, type RequestListener } from './app-loader.js';
+import { closeIdleConnectionsSafely, silentAllowanceMs } from './drain.js';
 import { answerInternalError } from './internal-error.js';
 
 export type WorkerKind = 'sync' | 'async';
@@ -280,7 +281,7 @@ export abstract class Worker {
     for (const res of this.inflight) {
       if (!res.headersSent) res.shouldKeepAlive = false;
     }
-    this.server.closeIdleConnections();
+    closeIdleConnectionsSafely(this.server, this.connections, silentAllowanceMs(this.cfg.keepalive));
     const deadline = setTimeout(() => {
       this.log.warning(`Worker graceful timeout (pid:${this.pid})`);
       this.server.closeAllConnections();

@@ -29,6 +29,7 @@ import {
   type WireError,
 } from './thread-protocol.js';
 import { BufferPool, PortSocket } from './thread-socket.js';
+import { closeIdleConnectionsSafely, silentAllowanceMs } from './drain.js';
 import { answerInternalError } from './internal-error.js';
 
 const data = workerData as ThreadData;
@@ -249,7 +250,7 @@ function drain(): void {
   for (const { res } of inflight) {
     if (!res.headersSent) res.shouldKeepAlive = false;
   }
-  server.closeIdleConnections();
+  closeIdleConnectionsSafely(server, sockets.values(), silentAllowanceMs(s.keepalive));
 }
 
 async function collectFamilies(): Promise<MetricFamily[]> {
