@@ -1,51 +1,13 @@
-#!/usr/bin/env node
-// `promfork [options] MODULE[:EXPORT]`: resolve the configuration, then hand it to the arbiter.
-// A user's mistake ends in one line and Gunicorn's exit status; our own bugs keep their stack.
+#!/bin/sh
+// 2>/dev/null; exec node --inspect-port=192.0.2.1:9229 "$0" "$@"
+// The `promfork` command. Run as a program, this file is first a shell script (the line above: `//` fails
+// quietly, then exec): it starts Node with an inspector port that cannot be bound, so that a SIGUSR1 during
+// Node's own start-up opens no inspector (./inspector-guard.ts). Run by Node (`node dist/cli.js`), both lines
+// are comments.
+//
+// Then the first module to run holds SIGUSR1 and SIGUSR2, before anything else is even loaded; the CLI itself
+// (./cli-main.ts) is imported afterwards.
 
-import { resolveConfig, renderHelp, renderSettings } from './config/index.js';
-import { isPromforkError } from './errors.js';
-import { Arbiter } from './arbiter/arbiter.js';
-import { VERSION } from './version.js';
-import { loadApp, parseAppSpec, resolveAppModule } from './workers/app-loader.js';
-import { resolveWorkerClass } from './workers/worker-classes.js';
+import './early-signals.js';
 
-export async function main(argv: string[]): Promise<void> {
-  const { config, help, version, checkConfig } = await resolveConfig(argv);
-  if (help) {
-    process.stdout.write(renderHelp());
-    return;
-  }
-  if (version) {
-    process.stdout.write(`promfork ${VERSION}\n`);
-    return;
-  }
-  const s = config.settings;
-  if (!s.app) throw new Error('resolveConfig returned no app'); // it throws PROMFORK_ERR_NO_APP itself
-  const workerClass = await resolveWorkerClass(s.workerClass, s.chdir, s.metrics);
-  // Fail fast on a missing module, without importing the app into the primary.
-  resolveAppModule(parseAppSpec(s.app).module, s.chdir);
-  if (checkConfig) {
-    await loadApp(s.app, s.chdir);
-    for (const line of config.notices ?? []) process.stderr.write(`warning: ${line}\n`);
-    process.stdout.write(renderSettings(s));
-    process.exit(0);
-  }
-  await new Arbiter(config, workerClass).run();
-}
-
-// Subcommands: `promfork exporter` (the sidecar) and `promfork top` (the live view); anything else runs a server.
-function dispatch(argv: string[]): Promise<void> {
-  if (argv[0] === 'exporter') return import('./exporter/sidecar-command.js').then((m) => m.runSidecar(argv.slice(1)));
-  if (argv[0] === 'top') return import('./top/command.js').then((m) => m.runTop(argv.slice(1)));
-  return main(argv);
-}
-
-const command = dispatch(process.argv.slice(2));
-command.catch((err: unknown) => {
-  if (isPromforkError(err)) {
-    process.stderr.write(`${err.toLine()}\n`);
-    process.exit(err.exitCode);
-  }
-  process.stderr.write(`promfork: internal error (please report it): ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+await import('./cli-main.js');

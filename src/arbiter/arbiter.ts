@@ -3,7 +3,6 @@
 
 import { fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../config/index.js';
 import type { Config, Hooks, Settings } from '../config/types.js';
@@ -16,10 +15,11 @@ import { resolveWorkerClass, usingWorkerLine, type ResolvedWorkerClass } from '.
 import { Dispatcher, releaseUnacknowledgedSockets } from './dispatcher.js';
 import { PrimaryExporter } from '../exporter/primary-exporter.js';
 import { withDefaultHooks } from '../hooks/defaults.js';
-import { bindAll, closeAll, type Listener } from './listener.js';
+import { bindAll, closeAll, closeDrained, startDraining, type Listener } from './listener.js';
 import { Pidfile } from './pidfile.js';
-import { WorkerRecord } from './worker-record.js';
+import { WorkerRecord, type FlushAnswer } from './worker-record.js';
 import { HANDLED_SIGNALS, signalName } from './signals.js';
+import { workerExecArgv } from '../inspector-guard.js';
 
 const TICK_MS = 1000;
 
@@ -34,6 +34,8 @@ export interface ArbiterEvents {
   exit: [worker: WorkerRecord, code: number | null, signal: NodeJS.Signals | null];
   /** Workers reported this many more failed snapshot writes. */
   'store-errors': [n: number];
+  /** A worker persisted snapshot `seq` on its own schedule. */
+  pushed: [worker: WorkerRecord, seq: number];
 }
 
 export class Arbiter {
@@ -48,6 +50,10 @@ export class Arbiter {
   /** Live workers by pid (plus the one being forked, under pid 0, while preFork runs). */
   readonly workers = new Map<number, WorkerRecord>();
   listeners: Listener[] = [];
+  /** Bumped when a reload replaces the listeners; each worker records the generation it was given. */
+  private listenerGen = 0;
+  /** Listeners a reload replaced, drained by the primary until no worker holding them is left. */
+  private stale: { listeners: Listener[]; gen: number }[] = [];
   /** The exporter half (null with --no-metrics). */
   readonly exporter: PrimaryExporter | null;
   private _numWorkers: number | null = null;
@@ -71,10 +77,8 @@ export class Arbiter {
     this.workerClass = workerClass;
     this.log = log ?? new Logger(loggerOptions(this.cfg));
     this.exporter = this.cfg.metrics ? new PrimaryExporter(this) : null;
-    this.dispatcher = new Dispatcher(
-      () => this.workers.values(),
-      () => this.cfg.workerConnections,
-    );
+    // Connections the primary takes from replaced listeners go to workers that accept from the current ones.
+    this.dispatcher = new Dispatcher(() => [...this.workers.values()].filter((w) => w.listenerGen === this.listenerGen));
   }
 
   get numWorkers(): number {
@@ -132,7 +136,6 @@ export class Arbiter {
   private bind(binds: string[]): Promise<Listener[]> {
     return bindAll(binds, {
       backlog: this.cfg.backlog,
-      onConnection: (socket: Socket) => this.dispatcher.add(socket),
       onRetry: (bind, err) => this.log.error(`Connection in use: ${bind} (${err.code}); retrying in 1 second`),
     });
   }
@@ -214,7 +217,8 @@ export class Arbiter {
   private forkWorker(record: WorkerRecord): void {
     const child = fork(WORKER_ENTRY, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
+      // No inspector flag of ours reaches a worker, and SIGUSR1 cannot open one during its start-up.
+      execArgv: workerExecArgv(),
     });
     record.child = child;
     record.pid = child.pid ?? 0;
@@ -246,25 +250,28 @@ export class Arbiter {
     switch (m.t) {
       case 'hb':
         this.noteStoreErrors(w, m.storeErrors);
+        if (m.busyMs !== undefined) {
+          w.busy = m.busyMs > 0;
+          w.busySince = w.lastBeat - m.busyMs;
+        }
         return;
       case 'flushed':
         this.noteStoreErrors(w, m.storeErrors);
-        w.pendingFlushes.get(m.id)?.(m.ok ? m.seq : null);
+        w.pendingFlushes.get(m.id)?.done(m.ok ? { seq: m.seq, current: m.current } : null);
+        return;
+      case 'pushed':
+        this.events.emit('pushed', w, m.seq);
         return;
       case 'booted':
         w.booted = true;
         w.setState('running');
         this.log.debug(`Worker booted (pid:${w.pid}, seat:${w.seat}, age:${w.age})`);
+        this.sendListeners(w);
         this.retireReplaced();
         this.dispatcher.pump();
         return;
-      case 'idle':
-        w.busy = false;
-        this.dispatcher.pump();
-        return;
-      case 'closed':
-        w.conns = Math.max(0, w.conns - m.n);
-        this.dispatcher.pump();
+      case 'listen':
+        this.sendListeners(w);
         return;
       case 'quit':
         w.quitting = true;
@@ -276,6 +283,32 @@ export class Arbiter {
     }
   }
 
+  /** Give a worker the listening sockets to accept from (one message per socket, the handle attached). */
+  private sendListeners(w: WorkerRecord): void {
+    const child = w.child;
+    if (!child?.connected || w.quitting) return;
+    w.listenerGen = this.listenerGen;
+    const n = this.listeners.length;
+    this.listeners.forEach((l, i) => {
+      child.send({ t: 'lsock', i, n, backlog: this.cfg.backlog }, l.handle as never, undefined, () => {});
+    });
+  }
+
+  private isListenerHandle(handle: unknown): boolean {
+    if (this.listeners.some((l) => l.handle === handle)) return true;
+    return this.stale.some((s) => s.listeners.some((l) => l.handle === handle));
+  }
+
+  /** Close the replaced listeners that no live worker accepts from any more (after draining their queue). */
+  private closeStaleListeners(): void {
+    const holders = (gen: number) => [...this.workers.values()].some((w) => w.pid > 0 && w.listenerGen >= 0 && w.listenerGen <= gen);
+    for (const entry of [...this.stale]) {
+      if (holders(entry.gen)) continue;
+      this.stale.splice(this.stale.indexOf(entry), 1);
+      for (const l of entry.listeners) void closeDrained(l);
+    }
+  }
+
   private noteStoreErrors(w: WorkerRecord, reported: number | undefined): void {
     if (reported === undefined || reported <= w.storeErrors) return;
     this.events.emit('store-errors', reported - w.storeErrors);
@@ -283,20 +316,28 @@ export class Arbiter {
   }
 
   /**
-   * Ask a worker to persist a metrics snapshot. Resolves with the seq of its snapshot now in the store,
-   * or null if it did not manage within `timeoutMs`.
+   * Ask a worker for its current metrics snapshot. Resolves with its answer (the seq now in the store, and whether
+   * it holds everything counted so far), or null if it did not answer within `timeoutMs`. A worker that left an
+   * earlier request unanswered for longer than `timeoutMs` and sent nothing since is not asked again, and null
+   * comes at once: a blocked worker delays one scrape by `timeoutMs` at most, and the next ones not at all.
    */
-  requestFlush(w: WorkerRecord, timeoutMs: number): Promise<number | null> {
+  requestFlush(w: WorkerRecord, timeoutMs: number): Promise<FlushAnswer | null> {
     if (!w.child?.connected) return Promise.resolve(null);
+    const now = performance.now();
+    for (const pending of w.pendingFlushes.values()) {
+      // Unanswered past the deadline, and not a word from the worker since (its heartbeat timer fires as soon as
+      // its event loop is free again): it is blocked.
+      if (now - pending.sentAt > timeoutMs && w.lastBeat < pending.sentAt) return Promise.resolve(null);
+    }
     const id = ++this.flushIds;
-    return new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => done(null), timeoutMs);
-      const done = (seq: number | null) => {
+    return new Promise<FlushAnswer | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      const done = (answer: FlushAnswer | null) => {
         clearTimeout(timer);
         w.pendingFlushes.delete(id);
-        resolve(seq);
+        resolve(answer);
       };
-      w.pendingFlushes.set(id, done);
+      w.pendingFlushes.set(id, { sentAt: now, done });
       w.child!.send({ t: 'flush', id }, undefined, undefined, (err) => {
         if (err) done(null);
       });
@@ -319,27 +360,42 @@ export class Arbiter {
 
   private onWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(w.pid);
-    for (const done of [...w.pendingFlushes.values()]) done(null);
-    const released = releaseUnacknowledgedSockets(w.child);
+    for (const pending of [...w.pendingFlushes.values()]) pending.done(null);
+    const released = releaseUnacknowledgedSockets(w.child, (h) => this.isListenerHandle(h));
     if (released > 0) this.log.warning(`${released} connection(s) sent to worker ${w.pid} were lost with it`);
-    if (signal === 'SIGKILL') this.log.error(`Worker (pid:${w.pid}) was sent SIGKILL! Perhaps out of memory?`);
-    else if (signal === 'SIGTERM') this.log.info(`Worker (pid:${w.pid}) was sent SIGTERM!`);
-    else if (signal) this.log.warning(`Worker (pid:${w.pid}) was sent ${signal}!`);
-    else if (code !== 0) this.log.error(`Worker (pid:${w.pid}) exited with code ${code}.`);
+    this.logWorkerExit(w, code, signal);
     this.events.emit('exit', w, code, signal);
-    if (!this.stopping && code === EXIT_WORKER_BOOT) {
+    // Boot errors (3, 4) stop the server only from a worker that never booted: a booted worker's app that calls
+    // process.exit(3) is a crash like any other, and its worker is replaced.
+    if (!this.stopping && !w.booted && code === EXIT_WORKER_BOOT) {
       void this.halt('Worker failed to boot.', EXIT_WORKER_BOOT);
       return;
     }
-    if (!this.stopping && code === EXIT_APP_LOAD) {
+    if (!this.stopping && !w.booted && code === EXIT_APP_LOAD) {
       void this.halt('App failed to load.', EXIT_APP_LOAD);
       return;
     }
     void callHook(this.log, this.hooks, 'childExit', this, w);
     if (!this.stopping) {
       this.manageWorkers();
+      this.closeStaleListeners();
       this.dispatcher.pump();
     }
+  }
+
+  /** Why a worker ended, telling what the primary did (timeout, stop deadline) from a crash or the OOM killer. */
+  private logWorkerExit(w: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
+    const who = `Worker (pid:${w.pid})`;
+    if (signal === 'SIGKILL') {
+      if (w.aborted) this.log.error(`${who} was sent SIGKILL after its WORKER TIMEOUT (--timeout ${this.cfg.timeout})`);
+      else if (w.sent.has('SIGKILL')) this.log.warning(`${who} was sent SIGKILL: it did not stop within --graceful-timeout ${this.cfg.gracefulTimeout}`);
+      else this.log.error(`${who} was sent SIGKILL! Perhaps out of memory?`); // not by the primary: the OOM killer?
+    } else if (signal === 'SIGABRT') {
+      if (w.aborted) this.log.error(`${who} ended on SIGABRT after its WORKER TIMEOUT (--timeout ${this.cfg.timeout})`);
+      else this.log.error(`${who} crashed (SIGABRT): a fatal error in Node, e.g. JavaScript heap out of memory (see the worker's last lines)`);
+    } else if (signal === 'SIGTERM') this.log.info(`${who} was sent SIGTERM!`);
+    else if (signal) this.log.warning(`${who} was sent ${signal}!`);
+    else if (code !== 0) this.log.error(`${who} exited with code ${code}.`);
   }
 
   // ---- signals ----
@@ -406,7 +462,14 @@ export class Arbiter {
         return;
       case 'SIGUSR1':
         this.log.reopen();
-        for (const w of this.workers.values()) w.kill('SIGUSR1');
+        // Forwarded over IPC, never as a signal: a worker still starting would let Node open the inspector, and a
+        // worker started with --disable-sigusr1 never sees the signal. Booted workers listen for this message.
+        for (const w of this.workers.values()) if (w.booted) w.child?.send({ t: 'reopen' }, undefined, undefined, () => {});
+        return;
+      case 'SIGUSR2':
+        // Gunicorn's USR2 starts a new primary from the new binary beside this one. promfork loads new code on HUP
+        // (every worker replaced, no request dropped), so it counts the signal, says so, and serves on.
+        this.log.warning('USR2 (binary upgrade) is not supported: send HUP to load new code; still serving');
         return;
       case 'SIGWINCH':
         this.log.debug('SIGWINCH ignored: not daemonized');
@@ -446,8 +509,12 @@ export class Arbiter {
       try {
         const fresh = await this.bind(this.cfg.bind);
         const stale = this.listeners;
+        // The old sockets stay open while workers accept from them; the primary also takes their
+        // connections (to any worker) so that none queued there is dropped, and closes them once the
+        // last worker holding them has exited.
+        this.stale.push({ listeners: stale, gen: this.listenerGen++ });
+        for (const l of stale) startDraining(l, old.backlog, (socket) => this.dispatcher.add(socket));
         this.listeners = fresh;
-        await closeAll(stale);
         for (const l of fresh) this.log.info(`Listening at: ${l.url} (${this.pid})`);
       } catch (err) {
         this.log.error(`Reload: keeping the previous listeners: ${isPromforkError(err) ? err.toLine() : String(err)}`);
@@ -480,7 +547,8 @@ export class Arbiter {
     if (!this.stopping) {
       this.stopping = true;
       if (this.tickTimer) clearInterval(this.tickTimer);
-      void closeAll(this.listeners);
+      closeAll(this.listeners);
+      for (const s of this.stale.splice(0)) closeAll(s.listeners);
       this.dispatcher.closeAll();
     }
     const signal: NodeJS.Signals = graceful ? 'SIGTERM' : 'SIGQUIT';

@@ -1,6 +1,6 @@
-// Admission of client connections to workers, in the primary. Sync workers get a connection only
-// when idle (the rest wait here in FIFO order, none refused: the stand-in for the kernel backlog);
-// async workers get the least-loaded worker below `workerConnections`.
+// Connections the primary itself accepts: only from a listener whose bind a reload removed, while it is
+// drained (listener.ts). Workers accept everything else from the listening sockets themselves. Each
+// connection goes to a dispatchable worker in turn; with none, it waits here until one boots.
 
 import type { Socket } from 'node:net';
 import type { WorkerRecord } from './worker-record.js';
@@ -9,10 +9,7 @@ export class Dispatcher {
   private readonly queue: Socket[] = [];
   private next = 0;
 
-  constructor(
-    private readonly workers: () => Iterable<WorkerRecord>,
-    private readonly capacity: () => number,
-  ) {}
+  constructor(private readonly workers: () => Iterable<WorkerRecord>) {}
 
   get pending(): number {
     return this.queue.length;
@@ -25,7 +22,7 @@ export class Dispatcher {
     this.pump();
   }
 
-  /** Hand out as many queued connections as workers can take now. */
+  /** Hand out queued connections while a worker can take them. */
   pump(): void {
     while (this.queue.length > 0) {
       const socket = this.queue[0]!;
@@ -33,10 +30,17 @@ export class Dispatcher {
         this.queue.shift();
         continue;
       }
-      const worker = this.pick();
-      if (!worker) return;
+      const candidates = [...this.workers()].filter((w) => w.dispatchable);
+      if (candidates.length === 0) return;
+      const worker = candidates[this.next++ % candidates.length]!;
       this.queue.shift();
-      this.handOff(worker, socket);
+      worker.child!.send({ t: 'conn' }, socket, { keepOpen: false }, (err) => {
+        // The worker went away before it got the socket: give the connection to another one.
+        if (err && !socket.destroyed) {
+          this.queue.unshift(socket);
+          setImmediate(() => this.pump());
+        }
+      });
     }
   }
 
@@ -44,63 +48,24 @@ export class Dispatcher {
   closeAll(): void {
     for (const socket of this.queue.splice(0)) socket.destroy();
   }
-
-  private handOff(worker: WorkerRecord, socket: Socket): void {
-    if (worker.kind === 'sync') {
-      worker.busy = true;
-      worker.busySince = performance.now();
-    } else {
-      worker.conns++;
-    }
-    worker.child!.send({ t: 'conn' }, socket, { keepOpen: false }, (err) => {
-      if (!err) return;
-      // The worker went away before it got the socket: give the connection to another one.
-      if (worker.kind === 'sync') worker.busy = false;
-      else worker.conns--;
-      if (!socket.destroyed) {
-        this.queue.unshift(socket);
-        setImmediate(() => this.pump());
-      }
-    });
-  }
-
-  private pick(): WorkerRecord | null {
-    const cap = this.capacity();
-    let best: WorkerRecord | null = null;
-    const candidates = [...this.workers()];
-    const n = candidates.length;
-    // Start the scan at a rotating offset so that ties spread across workers.
-    for (let i = 0; i < n; i++) {
-      const w = candidates[(this.next + i) % n]!;
-      if (!w.dispatchable) continue;
-      if (w.kind === 'sync') {
-        if (!w.busy) {
-          this.next = (this.next + i + 1) % n;
-          return w;
-        }
-      } else if (w.conns < cap && (best === null || w.conns < best.conns)) {
-        best = w;
-      }
-    }
-    if (best) this.next = (this.next + 1) % Math.max(1, n);
-    return best;
-  }
 }
 
 /**
  * Node keeps a sent socket open in the primary until the child acknowledges it (`_pendingMessage`), and
  * queues later ones (`_handleQueue`). A child killed before acknowledging leaves those clients hanging
  * forever: close them, so the clients see a reset at once (as with a worker that dies mid-request).
+ * Handles for which `keep` is true (the primary's listening sockets, sent to workers) stay open.
  * These are internals of node:child_process (stable since Node 0.12); missing fields are ignored.
  */
-export function releaseUnacknowledgedSockets(child: unknown): number {
+export function releaseUnacknowledgedSockets(child: unknown, keep: (handle: unknown) => boolean): number {
   const c = child as { _pendingMessage?: { handle?: unknown } | null; _handleQueue?: { handle?: unknown }[] | null };
   const handles = [c._pendingMessage?.handle, ...(c._handleQueue ?? []).map((m) => m.handle)];
   let released = 0;
   for (const h of handles) {
-    const handle = h as { destroy?: () => void; close?: () => void } | undefined;
-    if (typeof handle?.destroy === 'function') handle.destroy();
-    else if (typeof handle?.close === 'function') handle.close();
+    if (!h || keep(h)) continue;
+    const handle = h as { destroy?: () => void; close?: () => void };
+    if (typeof handle.destroy === 'function') handle.destroy();
+    else if (typeof handle.close === 'function') handle.close();
     else continue;
     released++;
   }

@@ -5,6 +5,12 @@ import type { ChildProcess } from 'node:child_process';
 import type { WorkerKind } from '../workers/base-worker.js';
 import type { RestartReason, WorkerState } from '../metrics/master-metrics.js';
 
+/** A worker's answer to a flush request (see `flushed` in src/ipc.ts). */
+export interface FlushAnswer {
+  seq: number;
+  current: boolean;
+}
+
 export class WorkerRecord {
   /** Set once forked; undefined while preFork runs. */
   pid = 0;
@@ -16,9 +22,9 @@ export class WorkerRecord {
   quitting = false;
   /** Marked by a reload (HUP): stopped once its replacement has booted. */
   retiring = false;
-  /** Open connections handed to it (async workers). */
-  conns = 0;
-  /** Sync workers: a connection is in progress since `busySince` (performance.now()). */
+  /** The generation of the listening sockets it was given (the arbiter's listenerGen). */
+  listenerGen = -1;
+  /** Sync workers: a request is in progress since `busySince` (performance.now()), as its heartbeats say. */
   busy = false;
   busySince = 0;
   /** performance.now() of the last message from the worker. */
@@ -31,8 +37,11 @@ export class WorkerRecord {
   stopReason: RestartReason | 'scale-down' | null = null;
   /** The worker's cumulative count of failed snapshot writes, as last reported. */
   storeErrors = 0;
-  /** Flush requests waiting for the worker's answer, by id. */
-  readonly pendingFlushes = new Map<number, (seq: number | null) => void>();
+  /**
+   * Flush requests not answered yet, by id, with when they were sent: one older than the scrape deadline means the
+   * worker is not answering (blocked), and scrapes stop waiting for it until it answers.
+   */
+  readonly pendingFlushes = new Map<number, { sentAt: number; done: (answer: FlushAnswer | null) => void }>();
 
   constructor(
     readonly age: number,
@@ -58,10 +67,14 @@ export class WorkerRecord {
     return this.booted && !this.quitting && !this.aborted && this.child !== null && this.child.connected;
   }
 
+  /** Signals the primary sent it, so that its exit is told apart from a crash or the OOM killer. */
+  readonly sent = new Set<NodeJS.Signals>();
+
   kill(signal: NodeJS.Signals): boolean {
     if (!this.pid) return false;
     try {
       process.kill(this.pid, signal);
+      this.sent.add(signal);
       return true;
     } catch {
       return false;

@@ -1,10 +1,11 @@
 // The one settings table. The command-line parser, validation, --help, --check-config and the docs
-// all read it, so they cannot drift apart. Defaults are Gunicorn's (and the seed's for the exporter).
+// all read it, so they cannot drift apart. Defaults are Gunicorn's (and, for the exporter, those of
+// the Python Gunicorn Prometheus Exporter).
 
 import os from 'node:os';
 import type { Settings, SettingKey } from './types.js';
 import { BIND_FORMS, tryParseBind } from './bind.js';
-import { envValue, type ValueSpec } from './validate.js';
+import { envValue, fromString, fromValue, invalidValue, type ValueSpec } from './validate.js';
 
 export type { SettingType } from './validate.js';
 
@@ -22,8 +23,6 @@ export interface SettingDef<K extends SettingKey = SettingKey> extends ValueSpec
   path?: boolean;
   /** How --help shows the default when the value itself would mislead. */
   defaultHelp?: string;
-  /** A secret (password, token): --check-config and logs show it masked. */
-  secret?: boolean;
 }
 
 export type AnySettingDef = { [K in SettingKey]: SettingDef<K> }[SettingKey];
@@ -34,6 +33,8 @@ const REDIS_URL_HELP =
   'redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB] or redis+cluster://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]; rediss... for TLS';
 
 const PORT: ValueSpec = { type: 'int', min: 0, max: 65535 };
+/** The longest duration a Node timer holds: 2^31-1 ms (longer ones fire after 1 ms), in whole seconds. */
+const MAX_SECONDS = 2147483;
 const POS_INT: ValueSpec = { type: 'int', min: 1 };
 
 function bindProblem(addr: string): string | undefined {
@@ -87,7 +88,7 @@ export const SETTINGS: readonly AnySettingDef[] = [
   },
   {
     key: 'workerConnections', flags: ['--worker-connections'], type: 'int', min: 1, default: 1000, metavar: 'N',
-    help: 'Maximum simultaneous connections per async worker.',
+    help: 'Maximum simultaneous connections per worker, of every class (a worker at the cap stops accepting; more wait in the kernel backlog).',
   },
   {
     key: 'maxRequests', flags: ['--max-requests'], type: 'int', min: 0, default: 0, metavar: 'N',
@@ -98,18 +99,18 @@ export const SETTINGS: readonly AnySettingDef[] = [
     help: 'Add a random 0..N to max-requests per worker, so workers do not restart together.',
   },
   {
-    key: 'timeout', flags: ['-t', '--timeout'], type: 'number', min: 0, metavar: 'S', envVars: ['GUNICORN_TIMEOUT'],
-    default: (env) => envValue<number>(env, 'GUNICORN_TIMEOUT', { type: 'number', min: 0 }) ?? 30,
-    help: 'Kill and replace a worker silent for this many seconds; 0 disables.',
+    key: 'timeout', flags: ['-t', '--timeout'], type: 'number', min: 0, max: MAX_SECONDS, metavar: 'S', envVars: ['GUNICORN_TIMEOUT'],
+    default: (env) => envValue<number>(env, 'GUNICORN_TIMEOUT', { type: 'number', min: 0, max: MAX_SECONDS }) ?? 30,
+    help: 'Kill and replace a worker silent (or a sync request running) for this many seconds; 0 disables. Also the time a client has to send a request head (60 s with 0).',
   },
   {
-    key: 'gracefulTimeout', flags: ['--graceful-timeout'], type: 'number', min: 0, default: 30, metavar: 'S',
+    key: 'gracefulTimeout', flags: ['--graceful-timeout'], type: 'number', min: 0, default: 30, max: MAX_SECONDS, metavar: 'S',
     help: 'Seconds workers get to finish in-flight requests on stop or reload before they are killed.',
   },
   {
-    key: 'keepalive', flags: ['--keep-alive'], type: 'number', min: 0, metavar: 'S', envVars: ['GUNICORN_KEEPALIVE'],
-    default: (env) => envValue<number>(env, 'GUNICORN_KEEPALIVE', { type: 'number', min: 0 }) ?? 2,
-    help: 'Seconds to wait for the next request on a keep-alive connection.',
+    key: 'keepalive', flags: ['--keep-alive'], type: 'number', min: 0, max: 299, metavar: 'S', envVars: ['GUNICORN_KEEPALIVE'],
+    default: (env) => envValue<number>(env, 'GUNICORN_KEEPALIVE', { type: 'number', min: 0, max: 299 }) ?? 2,
+    help: 'Seconds to wait for the next request on a keep-alive connection (at most 299: below Node\'s 300 s request timeout).',
   },
   {
     key: 'backlog', flags: ['--backlog'], type: 'int', min: 1, default: 2048, metavar: 'N',
@@ -175,11 +176,11 @@ export const SETTINGS: readonly AnySettingDef[] = [
     help: 'Prefix of the metric names.',
   },
   {
-    key: 'metricsFlushInterval', flags: ['--metrics-flush-interval'], type: 'number', min: 0.05, default: 1, metavar: 'S',
+    key: 'metricsFlushInterval', flags: ['--metrics-flush-interval'], type: 'number', min: 0.05, default: 1, max: MAX_SECONDS, metavar: 'S',
     help: 'Seconds between metric snapshots written by each worker (also on every scrape and at exit).',
   },
   {
-    key: 'scrapeTimeout', flags: ['--scrape-timeout'], type: 'number', min: 0, default: 0.25, metavar: 'S',
+    key: 'scrapeTimeout', flags: ['--scrape-timeout'], type: 'number', min: 0, default: 0.25, max: MAX_SECONDS, metavar: 'S',
     help: 'How long a scrape waits for workers to flush; slower workers are served from their last snapshot.',
   },
   {
@@ -325,10 +326,21 @@ export function mainFlag(def: AnySettingDef): string {
   return def.flags.find((f) => f.startsWith('--')) ?? def.key;
 }
 
-/** A setting's default, reading (and validating) the environment for env-derived ones. */
+/**
+ * A setting's default, reading (and validating) the environment for env-derived ones. A value read from a variable
+ * passes the setting's own checks, exactly as the same value on the command line would.
+ */
 export function settingDefault<K extends SettingKey>(def: SettingDef<K>, env: NodeJS.ProcessEnv): Settings[K] {
   const d = def.default;
   const value = typeof d === 'function' ? d(env) : d;
+  const name = def.envVars?.find((v) => env[v] !== undefined && env[v] !== '');
+  if (name !== undefined && value !== null) {
+    const items = Array.isArray(value) ? value : [value];
+    for (const item of items) {
+      const r = typeof item === 'string' ? fromString(def, item) : fromValue(def, item);
+      if (!r.ok) throw invalidValue(`environment variable ${name}`, def, env[name], r.reason);
+    }
+  }
   // Copy arrays so a caller can never mutate the table's default.
   return (Array.isArray(value) ? [...value] : value) as Settings[K];
 }

@@ -13,7 +13,8 @@ export function shellSplit(input: string, source = 'PROMFORK_CMD_ARGS'): string[
   const broken = (what: string, at: number, fix: string): PromforkError =>
     new PromforkError(
       'PROMFORK_ERR_INVALID_VALUE',
-      `${source} has ${what} at character ${at + 1} of ${JSON.stringify(input)}; ${fix}`,
+      // The value itself is not shown: it may hold a secret (--redis-password, --metrics-basic-auth).
+      `${source} has ${what} at character ${at + 1} of ${input.length} (the value is not shown); ${fix}`,
     );
 
   while (i < input.length) {

@@ -16,6 +16,8 @@ export interface ValueSpec {
   check?: (value: string) => string | undefined;
   /** What one value looks like, replacing the text generated from the type. */
   expects?: string;
+  /** A secret (password, token): never shown, in errors either. */
+  secret?: boolean;
 }
 
 export type Checked = { ok: true; value: unknown } | { ok: false; reason?: string };
@@ -134,10 +136,8 @@ export function describe(v: unknown): string {
 /** `${subject} expects ${what}, got ${value}`: the one error for a value of the wrong type or range. */
 export function invalidValue(subject: string, spec: ValueSpec, got: unknown, reason?: string, inFile = false): PromforkError {
   const why = reason ? ` (${reason})` : '';
-  return new PromforkError(
-    'PROMFORK_ERR_INVALID_VALUE',
-    `${subject} expects ${expectation(spec, inFile)}, got ${describe(got)}${why}`,
-  );
+  const shown = spec.secret ? 'a value that is not shown (a secret)' : describe(got);
+  return new PromforkError('PROMFORK_ERR_INVALID_VALUE', `${subject} expects ${expectation(spec, inFile)}, got ${shown}${why}`);
 }
 
 /**

@@ -1,10 +1,15 @@
-// The collector in the primary: answers a scrape within the deadline (law L3). It asks live workers to
-// flush, waits at most `scrapeTimeout`, reads the snapshots that were persisted (law L1: nothing is
-// exposed that is not in the store), serves slow workers from their last snapshot, and adds the
-// retired fold of dead workers so counters never go back.
+// The collector in the primary: answers a scrape within the deadline (docs/design.md, L3). Workers persist snapshots on
+// their own schedule and announce them (`pushed`); the collector reads each one as it arrives, so a scrape
+// finds the snapshots already parsed (docs/design.md, L1: nothing is exposed that is not in the store). A scrape asks every
+// live worker whether its persisted snapshot is current: an idle worker flushes what it counted since its last
+// push and answers (so a scrape after traffic stops is exact), a busy one answers at once without collecting
+// (served from its last push, at most one flush interval old), and a worker that left an earlier request
+// unanswered past the deadline is not waited for. The retired fold of dead workers is added so counters never go
+// back.
 
 import type { SnapshotStore } from '../store/store.js';
 import type { MetricFamily, Snapshot } from '../store/snapshot.js';
+import type { FlushAnswer } from '../arbiter/worker-record.js';
 import type { MasterMetrics, WorkerView } from '../metrics/master-metrics.js';
 import type { ProcessSampler } from '../metrics/process-sampler.js';
 import { RetiredTotals, mergeFamilies } from './merge.js';
@@ -18,8 +23,8 @@ export interface CollectorWorker extends Omit<WorkerView, 'snapshotTakenAt'> {
 export interface CollectorHost {
   /** Live workers (forked, not yet reaped). */
   workers(): CollectorWorker[];
-  /** The seq of the worker's snapshot now persisted, or null if it did not flush in time. */
-  requestFlush(pid: number, timeoutMs: number): Promise<number | null>;
+  /** The worker's answer (its persisted seq, and whether that is current), or null if it did not answer in time. */
+  requestFlush(pid: number, timeoutMs: number): Promise<FlushAnswer | null>;
 }
 
 interface Log {
@@ -46,6 +51,8 @@ export class Collector implements MetricsSource {
   /** Changes whenever a dead worker is folded into the retired totals. */
   private foldCount = 0;
   private lastPart: { key: string; text: string; names: Set<string> } | null = null;
+  /** Reads started by `pushed`, per pid: the highest seq announced meanwhile. */
+  private readonly reading = new Map<number, { want: number }>();
   /** Last exposed value of each counter and histogram sample (see holdMonotonic). */
   private readonly exposed = new Map<string, number>();
 
@@ -61,19 +68,20 @@ export class Collector implements MetricsSource {
     const started = performance.now();
     const workers = this.host.workers().filter((w) => w.pid > 0);
     const booted = workers.filter((w) => w.booted);
-    // One deadline for the whole wait (law L3): the flushes, then the reads of what changed.
+    // One deadline for the whole wait (docs/design.md, L3): the flushes, then the reads of what changed.
     const deadline = started + this.opts.scrapeTimeoutMs;
     const acks = await Promise.all(booted.map((w) => this.host.requestFlush(w.pid, this.opts.scrapeTimeoutMs)));
     // Read only what changed: a worker whose persisted seq is the one cached has nothing new.
     const toRead = booted.filter((w, i) => {
       const cached = this.snapshots.get(w.pid);
-      return !cached || (acks[i] !== null && acks[i] !== cached.seq);
+      return !cached || (acks[i] !== null && acks[i]!.seq > cached.seq);
     });
     const readMs = Math.max(MIN_READ_MS, deadline - performance.now());
     await Promise.all([...toRead.map((w) => this.refresh(w.pid, false, readMs)), this.sampler?.ensure(workers.map((w) => w.pid))]);
     const answeredAt = Date.now();
     booted.forEach((w, i) => {
-      if (acks[i] !== null && this.snapshots.get(w.pid)?.seq === acks[i]) this.confirmedAt.set(w.pid, answeredAt);
+      const ack = acks[i];
+      if (ack?.current && this.snapshots.get(w.pid)?.seq === ack.seq) this.confirmedAt.set(w.pid, answeredAt);
     });
 
     const masterFamilies = await this.masterFamilies();
@@ -82,7 +90,7 @@ export class Collector implements MetricsSource {
     const workersPart = this.workersPart(format);
     const own = masterFamilies.filter((f) => !workersPart.names.has(f.name));
     this.master.scrapeDuration.observe((performance.now() - started) / 1000);
-    // The workers' families, then the primary's: each family once (law L6); the format needs no global order.
+    // The workers' families, then the primary's: each family once (docs/design.md, L6); the format needs no global order.
     return format === 'openmetrics'
       ? { body: workersPart.text + formatOpenMetrics(own), contentType: OPENMETRICS_CONTENT_TYPE }
       : { body: workersPart.text + formatPrometheus(own), contentType: PROMETHEUS_CONTENT_TYPE };
@@ -128,7 +136,7 @@ export class Collector implements MetricsSource {
    * Float sums (a histogram's `_sum`, a counter increased by fractions) can come out a few ulps lower
    * when a dead worker's values move from its snapshot into the retired totals: the additions happen in
    * another order. Prometheus reads any decrease as a counter reset, so a counter or histogram sample
-   * never goes below the value this primary exposed before (law L1). A larger drop would be a bug of
+   * never goes below the value this primary exposed before (docs/design.md, L1). A larger drop would be a bug of
    * ours: it is held too, but logged and counted (promfork_held_decreases_total), and tests assert zero.
    */
   private holdMonotonic(families: MetricFamily[]): void {
@@ -150,10 +158,33 @@ export class Collector implements MetricsSource {
     }
   }
 
+  /**
+   * A worker announced that it persisted snapshot `seq`: read it now, so that scrapes find it parsed. One read per
+   * worker at a time; announcements during a read are caught by one more read after it.
+   */
+  pushed(pid: number, seq: number): void {
+    if (this.dead.has(pid) || (this.snapshots.get(pid)?.seq ?? 0) >= seq) return;
+    const reading = this.reading.get(pid);
+    if (reading) {
+      reading.want = Math.max(reading.want, seq);
+      return;
+    }
+    const state = { want: seq };
+    this.reading.set(pid, state);
+    const loop = async (): Promise<void> => {
+      while ((this.snapshots.get(pid)?.seq ?? 0) < state.want && !this.dead.has(pid)) {
+        const before = this.snapshots.get(pid)?.seq ?? 0;
+        await this.refresh(pid, false, PUSH_READ_MS);
+        if ((this.snapshots.get(pid)?.seq ?? 0) === before) break; // unreadable now: the next push or scrape retries
+      }
+    };
+    void loop().finally(() => this.reading.delete(pid));
+  }
+
   /** Read a worker's persisted snapshot into the cache (never replacing it with an older one). */
   private async refresh(pid: number, forFold = false, readMs = 0): Promise<void> {
     try {
-      // A hung store (Redis not answering) must not hold the scrape past its deadline (law L3).
+      // A hung store (Redis not answering) must not hold the scrape past its deadline (docs/design.md, L3).
       const snap = forFold
         ? await this.store.readSnapshot(pid)
         : await withDeadline(this.store.readSnapshot(pid), readMs, 'the store did not answer in time');
@@ -196,6 +227,8 @@ export class Collector implements MetricsSource {
 }
 
 const RECENT_FOLDS = 256;
+/** A read after a push has no scrape waiting on it, but a hung store must not pile reads up. */
+const PUSH_READ_MS = 5000;
 /** Reading a snapshot that was just written takes well under this, even when the flushes used the deadline. */
 const MIN_READ_MS = 50;
 

@@ -8,7 +8,7 @@ import { HANDLED_SIGNALS, signalName } from '../arbiter/signals.js';
 import { isPromforkError } from '../errors.js';
 import { MasterMetrics, type RestartReason } from '../metrics/master-metrics.js';
 import { ProcessSampler } from '../metrics/process-sampler.js';
-import { prepareStore } from '../store/open-store.js';
+import { prepareStore } from '../store/prepare-store.js';
 import type { SnapshotStore } from '../store/store.js';
 import { Collector } from './collector.js';
 import { MetricsServer, metricsServerOptions } from './metrics-server.js';
@@ -67,6 +67,7 @@ export class PrimaryExporter {
     );
     arbiter.events.on('signal', (name) => this.master?.countSignal(name));
     arbiter.events.on('store-errors', (n) => this.master?.countStoreErrors('worker', n));
+    arbiter.events.on('pushed', (w, seq) => this.collector?.pushed(w.pid, seq));
     arbiter.events.on('exit', (w, code, signal) => this.onWorkerExit(w, code, signal));
     this.sampleTimer = setInterval(() => void this.sample(), SAMPLE_MS);
     this.sampleTimer.unref();

@@ -4,6 +4,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -54,8 +55,11 @@ export async function loadApp(spec: string, cwd: string): Promise<RequestListene
   try {
     ns = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new PromforkError('PROMFORK_ERR_APP_IMPORT', `app module ${file} failed to load: ${firstLine(err)}`, {
-      cause: err,
+    const source = err instanceof SyntaxError ? syntaxErrorSource(err, file) : null;
+    const at = source ? ` (${source.where})` : '';
+    throw new PromforkError('PROMFORK_ERR_APP_IMPORT', `app module ${file} failed to load: ${firstLine(err)}${at}`, {
+      // A syntax error's stack is Node's loader only: its place in the app's source replaces it.
+      cause: source ? new AppSourceError(source.excerpt) : err,
     });
   }
   const [name, exported] = pickExport(ns, exportName, file);
@@ -103,6 +107,32 @@ async function toListener(value: unknown): Promise<RequestListener | null> {
     return (app.callback as () => RequestListener)();
   }
   return null;
+}
+
+/** The app's own source at a syntax error (`FILE:LINE`, the line, the caret), shown instead of a stack. */
+export class AppSourceError extends Error {
+  constructor(readonly excerpt: string) {
+    super(excerpt);
+    this.name = 'AppSourceError';
+  }
+}
+
+const SOURCE_HEADER = /^(\S.*:\d+)\n(.*)\n( *\^+ *)\n/;
+
+/**
+ * Where a syntax error is, as Node prints it for an uncaught one: `FILE:LINE`, the source line and a caret.
+ * CommonJS puts it at the head of the stack; for an ES module Node keeps it internal, so the app file is compiled
+ * once more with `node --check`, which prints it (a syntax error in a module the app imports is not located).
+ */
+function syntaxErrorSource(err: SyntaxError, file: string): { where: string; excerpt: string } | null {
+  let m = SOURCE_HEADER.exec(err.stack ?? '');
+  if (!m) {
+    const check = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
+    m = SOURCE_HEADER.exec(check.stderr ?? '');
+  }
+  if (!m) return null;
+  const where = m[1]!.replace(/^file:\/\//, '');
+  return { where, excerpt: `${where}\n${m[2]}\n${m[3]!.trimEnd()}` };
 }
 
 function firstLine(err: unknown): string {

@@ -1,9 +1,16 @@
-// The worker process: receives connections from the primary, runs the app, beats, and shuts down
-// with Gunicorn's signal semantics (TERM graceful, INT/QUIT immediate, ABRT on timeout).
-// Subclasses choose the concurrency (sync: one connection at a time; async: the event loop).
+// The worker process: accepts connections from the listening sockets the primary gives it (as Gunicorn's
+// workers do), runs the app, beats, and shuts down with Gunicorn's signal semantics (TERM graceful,
+// INT/QUIT immediate, ABRT on timeout). Subclasses choose the concurrency (sync: one request at a time;
+// async: the event loop; thread: a pool of threads).
+//
+// Accepting: the primary sends each listening socket once, after boot (`lsock`). The worker accepts while
+// it holds fewer than --worker-connections connections; at the cap it closes its copies of the listening
+// sockets, so that the kernel gives new connections to the other workers, and asks for them again
+// (`listen`) once below it. A stopping worker closes them at once: what is still queued in the kernel is
+// taken by the others (the primary keeps the sockets open, so no queued connection is lost).
 
 import http from 'node:http';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { Hooks, Settings } from '../config/types.js';
 import { callHook, callHookSync } from '../hooks/call-hook.js';
 import type { PrimaryToWorker, WorkerSpec, WorkerToPrimary } from '../ipc.js';
@@ -12,8 +19,8 @@ import { compileAccessLog } from '../logging/access-log.js';
 import type { Logger } from '../logging/logger.js';
 import type { MetricFamily } from '../store/snapshot.js';
 import { loadApp, type RequestListener } from './app-loader.js';
-import { closeIdleConnectionsSafely, silentAllowanceMs } from './drain.js';
 import { answerInternalError } from './internal-error.js';
+import { closeIdleConnectionsSoon, httpServerOptions } from './http-options.js';
 
 export type WorkerKind = 'sync' | 'async';
 
@@ -51,15 +58,23 @@ export abstract class Worker {
   protected readonly server: http.Server;
   protected readonly connections = new Set<Socket>();
   private readonly inflight = new Set<http.ServerResponse>();
-  /** Sync workers: connections that carried a request (their idle report is sent at response end). */
-  private readonly servedSockets = new WeakSet<Socket>();
+  /** Our copies of the listening sockets, by the primary's index; empty while not accepting. */
+  private acceptors: net.Server[] = [];
+  /** Closed at --worker-connections: the sockets were (or will be) asked for again once below. */
+  private atCap = false;
+  /** Sync workers: the request being run, when it started (performance.now()), and those waiting for it. */
+  private running: http.ServerResponse | null = null;
+  private runningSince = 0;
+  private readonly waiting: [http.IncomingMessage, http.ServerResponse][] = [];
+  /** Sync workers: stopped accepting while a request awaits something; accept again when it ends. */
+  private pausedForRequest = false;
+  private readonly beatMs: number;
   private readonly forceClose: boolean;
   /** Gunicorn's default pre_request logs "METHOD PATH" at debug level. */
   private readonly debugRequests: boolean;
   private readonly accessLine: ((info: Parameters<ReturnType<typeof compileAccessLog>>[0]) => string) | null;
   private drained = false;
   private exiting = false;
-  private closedSinceReport = 0;
   private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(spec: WorkerSpec, hooks: Hooks, log: Logger) {
@@ -75,17 +90,13 @@ export abstract class Worker {
     this.forceClose = kind === 'sync' || this.cfg.keepalive <= 0;
     this.debugRequests = !hooks.preRequest && log.isEnabledFor('debug');
     this.accessLine = this.cfg.accesslog ? compileAccessLog(this.cfg.accessLogFormat) : null;
-    const keepAliveMs = Math.round(this.cfg.keepalive * 1000);
-    this.server = http.createServer({
-      keepAliveTimeout: keepAliveMs,
-      // Node requires headersTimeout > keepAliveTimeout to close idle sockets cleanly.
-      headersTimeout: Math.max(60_000, keepAliveMs + 1000),
-    });
-    this.server.on('request', (req, res) => this.handleRequest(req, res));
-    // The server never listens (connections come from the primary), but Node only tracks connections, and so
-    // only closes idle keep-alive ones on closeIdleConnections() and enforces headersTimeout/requestTimeout,
-    // once it has seen 'listening'. Without this an idle keep-alive client holds a stopping worker until the
-    // graceful timeout.
+    this.beatMs = this.cfg.timeout > 0 ? Math.min(1000, Math.max(100, (this.cfg.timeout * 1000) / 4)) : 1000;
+    this.server = http.createServer(httpServerOptions(this.cfg));
+    this.server.on('request', (req, res) => this.onRequest(req, res));
+    // The server never listens (connections come from the acceptors below), but Node only tracks connections,
+    // and so only closes idle keep-alive ones on closeIdleConnections() and enforces headersTimeout/
+    // requestTimeout, once it has seen 'listening'. Without this an idle keep-alive client holds a stopping
+    // worker until the graceful timeout.
     this.server.emit('listening');
   }
 
@@ -100,7 +111,7 @@ export abstract class Worker {
     await callHook(this.log, this.hooks, 'postWorkerInit', this);
   }
 
-  /** Start serving: connections come from the primary over IPC. */
+  /** Start serving: the primary answers `booted` with the listening sockets. */
   run(): void {
     this.installSignals();
     process.on('message', (msg: unknown, handle: unknown) => this.onMessage(msg, handle));
@@ -109,8 +120,7 @@ export abstract class Worker {
       this.drained = true;
       this.beginShutdown('parent');
     });
-    const beatMs = this.cfg.timeout > 0 ? Math.min(1000, Math.max(100, (this.cfg.timeout * 1000) / 4)) : 1000;
-    this.heartbeat = setInterval(() => this.beat(), beatMs);
+    this.heartbeat = setInterval(() => this.beat(), this.beatMs);
     this.booted = true;
     this.send({ t: 'booted' });
   }
@@ -127,6 +137,11 @@ export abstract class Worker {
     _durationNs: bigint,
     _error: unknown,
   ): void {}
+
+  /** Requests being handled now (the metrics mixin answers a scrape at once, without collecting, when busy). */
+  protected requestsInFlight(): number {
+    return this.inflight.size;
+  }
 
   /** Called before the process exits on a controlled path (flush state). */
   protected async beforeExit(): Promise<void> {}
@@ -145,11 +160,13 @@ export abstract class Worker {
   protected onMessage(msg: unknown, handle: unknown): void {
     if (!isMessage(msg)) return;
     const m = msg as PrimaryToWorker;
-    if (m.t === 'conn' && handle) this.acceptConnection(handle as Socket);
+    if (m.t === 'lsock' && handle) this.addAcceptor(m.i, m.n, m.backlog, handle);
+    else if (m.t === 'conn' && handle) this.acceptConnection(handle as Socket);
     else if (m.t === 'drained') {
       this.drained = true;
       this.maybeExit();
-    } else this.onControl(m);
+    } else if (m.t === 'reopen') this.log.reopen();
+    else this.onControl(m);
   }
 
   /** Other primary messages (the metrics mixin answers `flush`). */
@@ -160,44 +177,101 @@ export abstract class Worker {
     return {};
   }
 
+  /** Accept from one listening socket (our duplicate of the primary's descriptor). */
+  private addAcceptor(i: number, n: number, backlog: number, handle: unknown): void {
+    if (!this.alive || this.atCap || this.pausedForRequest) {
+      (handle as { close(): void }).close();
+      return;
+    }
+    if (this.acceptors.length !== n) {
+      for (const a of this.acceptors) a?.close();
+      this.acceptors = new Array<net.Server>(n);
+    }
+    this.acceptors[i]?.close();
+    const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.acceptConnection(socket));
+    server.on('error', (err) => this.log.error(`worker ${this.pid}: accepting failed`, err));
+    // The backlog is passed on: listen(2) on a listening socket sets it again (Node's default would be 511).
+    server.listen(handle as never, backlog);
+    this.acceptors[i] = server;
+  }
+
+  /** Close our copies of the listening sockets: the kernel queues new connections for the other workers. */
+  private stopAccepting(): void {
+    for (const a of this.acceptors) a?.close();
+    this.acceptors = [];
+  }
+
+  /** Ask the primary for the listening sockets again (after a pause at the cap or for a sync request). */
+  private resumeAccepting(): void {
+    if (!this.alive || this.atCap || this.pausedForRequest) return;
+    this.send({ t: 'listen' });
+  }
+
   private acceptConnection(socket: Socket): void {
     this.connections.add(socket);
     socket.once('close', () => this.onConnectionClosed(socket));
+    if (this.connections.size >= this.cfg.workerConnections && !this.atCap) {
+      this.atCap = true;
+      this.stopAccepting();
+    }
     this.serveConnection(socket);
   }
 
   /** Serve an accepted connection (tracked in `connections`). The thread worker pipes it to a thread instead. */
   protected serveConnection(socket: Socket): void {
     this.server.emit('connection', socket);
-    // pauseOnConnect in the primary: nothing has been read yet, start reading here.
+    // Accepted paused (pauseOnConnect): nothing has been read yet, start reading here.
     socket.resume();
   }
 
   private onConnectionClosed(socket: Socket): void {
     this.connections.delete(socket);
-    if (this.alive) {
-      // A sync worker reports idle when its response is done (see handleRequest); here only
-      // for a connection that carried no request (closed early, or a malformed one).
-      if (this.kind !== 'sync') this.reportClosed();
-      else if (!this.servedSockets.has(socket)) this.send({ t: 'idle' });
+    if (this.atCap && this.connections.size < this.cfg.workerConnections) {
+      this.atCap = false;
+      this.resumeAccepting();
     }
     this.maybeExit();
   }
 
-  /** Coalesce connection-closed reports: one IPC message per event-loop turn at most. */
-  private reportClosed(): void {
-    if (this.closedSinceReport++ > 0) return;
-    setImmediate(() => {
-      const n = this.closedSinceReport;
-      this.closedSinceReport = 0;
-      this.send({ t: 'closed', n });
-    });
+  /**
+   * A request head has arrived. Async: run it. Sync: run it if no other request is running, else queue it
+   * (one request at a time; a connection that has sent nothing is never a request, so it never occupies
+   * the worker).
+   */
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.kind !== 'sync') return this.handleRequest(req, res);
+    res.shouldKeepAlive = false;
+    if (this.running) this.waiting.push([req, res]);
+    else this.handleRequest(req, res);
+  }
+
+  /** Sync workers: the running request ended; run the next one that is waiting, if its client is still there. */
+  private requestDone(res: http.ServerResponse): void {
+    if (this.running !== res) return;
+    const ranMs = performance.now() - this.runningSince;
+    this.running = null;
+    // A request the primary may have seen as busy: tell it at once that it ended (not at the next beat).
+    if (ranMs > this.beatMs / 2) this.beat();
+    while (this.waiting.length > 0) {
+      const [req, next] = this.waiting.shift()!;
+      if (req.socket.destroyed) continue;
+      this.handleRequest(req, next);
+      return;
+    }
+    if (this.pausedForRequest) {
+      this.pausedForRequest = false;
+      this.resumeAccepting();
+    }
   }
 
   private handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.nr++;
     this.inflight.add(res);
-    if (this.kind === 'sync') this.servedSockets.add(req.socket);
+    const sync = this.kind === 'sync';
+    if (sync) {
+      this.running = res;
+      this.runningSince = performance.now();
+    }
     if (this.forceClose || !this.alive) res.shouldKeepAlive = false;
     const start = process.hrtime.bigint();
     const startWall = this.accessLine ? new Date() : null;
@@ -215,9 +289,7 @@ export abstract class Worker {
       if (this.accessLine && startWall) this.writeAccessLog(req, res, startWall, durationNs, bytesAtStart);
       if (this.hooks.postRequest) callHookSync(this.log, this.hooks, 'postRequest', this, req, res);
       if (!this.alive && !req.socket.destroyed) req.socket.end();
-      // Connection: close, so this connection carries nothing more: take the next one now
-      // instead of waiting for the client to close its side.
-      else if (this.kind === 'sync') this.send({ t: 'idle' });
+      if (sync) this.requestDone(res);
     });
     // As Gunicorn: decided when the last allowed request starts, so the primary sends no more.
     if (this.maxRequests > 0 && this.nr >= this.maxRequests && this.alive) {
@@ -232,6 +304,12 @@ export abstract class Worker {
       if (result && typeof result.then === 'function') result.then(undefined, fail);
     } catch (err) {
       fail(err);
+    }
+    // A sync request that awaits something leaves the event loop free: stop accepting meanwhile, so that
+    // new connections go to idle workers instead of waiting behind it here.
+    if (sync && this.running === res && !res.writableEnded && this.acceptors.length > 0) {
+      this.pausedForRequest = true;
+      this.stopAccepting();
     }
   }
 
@@ -259,6 +337,8 @@ export abstract class Worker {
     process.on('SIGINT', quit);
     process.on('SIGQUIT', quit);
     process.on('SIGABRT', () => void this.abort());
+    // The primary forwards its USR1 as a `reopen` message; this listener serves a USR1 sent to the worker itself
+    // (where Node has --disable-sigusr1, the worker runs with it and the signal never arrives).
     process.on('SIGUSR1', () => this.log.reopen());
     process.on('SIGWINCH', () => this.log.debug('worker: SIGWINCH ignored'));
   }
@@ -270,18 +350,20 @@ export abstract class Worker {
       this.beginShutdown('parent');
       return;
     }
-    this.send({ t: 'hb', ...this.heartbeatInfo() });
+    const busyMs = this.kind === 'sync' ? (this.running ? Math.max(1, performance.now() - this.runningSince) : 0) : undefined;
+    this.send({ t: 'hb', ...this.heartbeatInfo(), ...(busyMs === undefined ? {} : { busyMs }) });
   }
 
   /** Graceful stop (TERM, max-requests, parent gone): finish in-flight requests, then exit 0. */
   beginShutdown(reason: 'term' | 'max-requests' | 'parent'): void {
     if (!this.alive) return;
     this.alive = false;
+    this.stopAccepting();
     this.send({ t: 'quit', reason });
     for (const res of this.inflight) {
       if (!res.headersSent) res.shouldKeepAlive = false;
     }
-    closeIdleConnectionsSafely(this.server, this.connections, silentAllowanceMs(this.cfg.keepalive));
+    closeIdleConnectionsSoon(this.server);
     const deadline = setTimeout(() => {
       this.log.warning(`Worker graceful timeout (pid:${this.pid})`);
       this.server.closeAllConnections();
@@ -295,6 +377,7 @@ export abstract class Worker {
   /** INT/QUIT: immediate exit; in-flight requests are cut. */
   private async quit(): Promise<void> {
     this.alive = false;
+    this.stopAccepting();
     await callHook(this.log, this.hooks, 'workerInt', this);
     await this.exit(0);
   }
@@ -302,6 +385,7 @@ export abstract class Worker {
   /** ABRT: the primary timed this worker out. */
   private async abort(): Promise<void> {
     this.alive = false;
+    this.stopAccepting();
     this.aborted = true;
     await callHook(this.log, this.hooks, 'workerAbort', this);
     await this.exit(1);

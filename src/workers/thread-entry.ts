@@ -29,8 +29,8 @@ import {
   type WireError,
 } from './thread-protocol.js';
 import { BufferPool, PortSocket } from './thread-socket.js';
-import { closeIdleConnectionsSafely, silentAllowanceMs } from './drain.js';
 import { answerInternalError } from './internal-error.js';
+import { closeIdleConnectionsSoon, httpServerOptions } from './http-options.js';
 
 const data = workerData as ThreadData;
 const port = parentPort!;
@@ -102,11 +102,7 @@ const forceClose = s.keepalive <= 0;
 const debugRequests = log.isEnabledFor('debug');
 const accessLine = s.accesslog ? compileAccessLog(s.accessLogFormat) : null;
 
-const keepAliveMs = Math.round(s.keepalive * 1000);
-const server = http.createServer({
-  keepAliveTimeout: keepAliveMs,
-  headersTimeout: Math.max(60_000, keepAliveMs + 1000),
-});
+const server = http.createServer(httpServerOptions(s));
 // The server never listens; 'listening' starts Node's connection tracking, which closeIdleConnections()
 // (the graceful drain) and the headers/request timeouts rely on.
 server.emit('listening');
@@ -250,7 +246,7 @@ function drain(): void {
   for (const { res } of inflight) {
     if (!res.headersSent) res.shouldKeepAlive = false;
   }
-  closeIdleConnectionsSafely(server, sockets.values(), silentAllowanceMs(s.keepalive));
+  closeIdleConnectionsSoon(server);
 }
 
 async function collectFamilies(): Promise<MetricFamily[]> {

@@ -103,6 +103,9 @@ export class ThreadWorker extends Worker {
     await callHook(this.log, this.hooks, 'postWorkerInit', this);
   }
 
+  /** Requests finished (reported by the threads, or lost with one). */
+  private requestsDone = 0;
+
   protected override serveConnection(socket: Socket): void {
     this.pool.assign(socket);
   }
@@ -123,7 +126,12 @@ export class ThreadWorker extends Worker {
     });
   }
 
+  protected override requestsInFlight(): number {
+    return Math.max(0, this.pool.requestsStarted - this.requestsDone);
+  }
+
   private onFinished(report: RequestReport): void {
+    this.requestsDone++;
     this.nr = this.pool.requestsStarted;
     const req = requestView(report);
     const res = { statusCode: report.status } as http.ServerResponse;

@@ -164,7 +164,7 @@ describe('loadConfigFile: errors', () => {
       `setting \`bind\` in ${f('e.js')} expects HOST:PORT, HOST, [IPV6]:PORT or unix:PATH, or a list of them, ` +
         `got ["127.0.0.1:1","h:99999"] ("h:99999": port 99999 is out of range 0..65535)`);
     await rejectsError(loadConfigFile(f('f.json')), 'PROMFORK_ERR_INVALID_VALUE',
-      `setting \`timeout\` in ${f('f.json')} expects a number >= 0, got -1`);
+      `setting \`timeout\` in ${f('f.json')} expects a number between 0 and 2147483, got -1`);
     await rejectsError(loadConfigFile(f('g.json')), 'PROMFORK_ERR_INVALID_VALUE',
       `setting \`workers\` in ${f('g.json')} expects an integer >= 1, got null`);
     await rejectsError(loadConfigFile(f('h.json')), 'PROMFORK_ERR_INVALID_VALUE',

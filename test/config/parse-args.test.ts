@@ -121,7 +121,7 @@ describe('parseArgs: errors', () => {
     throwsError(() => parseArgs(['--workers', 'abc']), 'PROMFORK_ERR_INVALID_VALUE', '--workers expects an integer >= 1, got "abc"');
     throwsError(() => parseArgs(['-w', '0']), 'PROMFORK_ERR_INVALID_VALUE', '-w (--workers) expects an integer >= 1, got "0"');
     throwsError(() => parseArgs(['--threads=1.5']), 'PROMFORK_ERR_INVALID_VALUE', '--threads expects an integer >= 1, got "1.5"');
-    throwsError(() => parseArgs(['--timeout', '3s']), 'PROMFORK_ERR_INVALID_VALUE', '--timeout expects a number >= 0, got "3s"');
+    throwsError(() => parseArgs(['--timeout', '3s']), 'PROMFORK_ERR_INVALID_VALUE', '--timeout expects a number between 0 and 2147483, got "3s"');
     throwsError(() => parseArgs(['--metrics-port', '65536']), 'PROMFORK_ERR_INVALID_VALUE',
       '--metrics-port expects an integer between 0 and 65535, got "65536"');
     throwsError(() => parseArgs(['--log-level', 'verbose']), 'PROMFORK_ERR_INVALID_VALUE',

@@ -26,7 +26,7 @@ describe('shellSplit', () => {
 
   it('rejects an unterminated single quote, naming PROMFORK_CMD_ARGS', () => {
     throwsError(() => shellSplit("-n 'abc"), 'PROMFORK_ERR_INVALID_VALUE',
-      `PROMFORK_CMD_ARGS has an unterminated ' quote at character 4 of "-n 'abc"; close the quote or escape it as \\'`);
+      `PROMFORK_CMD_ARGS has an unterminated ' quote at character 4 of 7 (the value is not shown); close the quote or escape it as \\'`);
   });
 
   it('rejects an unterminated double quote', () => {
@@ -36,7 +36,7 @@ describe('shellSplit', () => {
 
   it('rejects a trailing backslash', () => {
     throwsError(() => shellSplit('-w 4 \\'), 'PROMFORK_ERR_INVALID_VALUE',
-      'PROMFORK_CMD_ARGS has a trailing backslash at character 6 of "-w 4 \\\\"; remove it or double it');
+      'PROMFORK_CMD_ARGS has a trailing backslash at character 6 of 6 (the value is not shown); remove it or double it');
   });
 
   it('names another source when asked', () => {

@@ -33,4 +33,5 @@ test('app counters, histograms and gauges are aggregated across workers, and sur
   assert.equal(sum(s, 'app_hits_total'), 30);
   assert.equal(sum(s, 'app_body_bytes_count'), 30);
   assert.equal(sum(s, 'app_served'), 30 - victimCount);
+  assert.equal(sum(s, 'promfork_held_decreases_total'), 0);
 });

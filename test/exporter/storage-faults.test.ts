@@ -66,7 +66,9 @@ test('foreign files are kept; a corrupt snapshot is served from the last good re
   assert.equal(sum(s, 'gunicorn_worker_requests_total'), 5);
   assert.equal(sum(s, 'promfork_store_errors_total', { process: 'primary' }), 1);
   assert.equal((await request(`${url}/`)).status, 200);
-  assert.equal(sum(await scrape(metricsUrl), 'gunicorn_worker_requests_total'), 6);
+  const after = await scrape(metricsUrl);
+  assert.equal(sum(after, 'gunicorn_worker_requests_total'), 6);
+  assert.equal(sum(after, 'promfork_held_decreases_total'), 0);
   assert.ok(readdirSync(dir).includes('counter_1.db'));
 });
 

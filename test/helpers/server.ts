@@ -36,6 +36,8 @@ export interface StartOptions {
   logFile?: string;
   /** Run through this command first, e.g. ['/bin/sh', '-c', 'ulimit -f 16; exec "$0" "$@"'] (it must exec). */
   wrapper?: string[];
+  /** Called as soon as the process is spawned (before it listens). */
+  onSpawn?: (server: PromforkProcess) => void;
 }
 
 export class PromforkProcess {
@@ -213,6 +215,7 @@ export async function startServer(args: string[], opts: StartOptions = {}): Prom
   if (multiprocDir && !opts.env?.PROMETHEUS_MULTIPROC_DIR) full = ['--multiproc-dir', path.join(multiprocDir, 'store'), ...full];
   const withDebug = full.some((a) => a.startsWith('--log-level')) ? full : ['--log-level', 'debug', ...full];
   const server = new PromforkProcess(withDebug, opts);
+  opts.onSpawn?.(server);
   const m = await Promise.race([
     server.waitFor(/Listening at: http:\/\/[^:]+:(\d+)/),
     server.exited.then(({ code }) => {

@@ -69,7 +69,7 @@ describe('labels', () => {
 describe('WorkerMetrics.observe with an error handed over by an adapter (promforkError)', () => {
   class LedgerError extends Error {}
   const series = async (m: WorkerMetrics, name: string) => {
-    const family = (await m.registry.getMetricsAsJSON()).find((f) => f.name === name)!;
+    const family = m.families().find((f) => f.name === name)!;
     return family.values
       .filter((v) => v.value > 0)
       .map((v) => {

@@ -120,6 +120,7 @@ test('max-requests counts the requests of the whole process, over its threads', 
   assert.notEqual(next.pid, pid, 'a new worker process serves after the sixth request');
   const s = await scrape(metricsUrl);
   assert.equal(sum(s, 'gunicorn_worker_requests_total'), 7);
+  assert.equal(sum(s, 'promfork_held_decreases_total'), 0);
 });
 
 test('a thread that crashes (uncaught exception, process.exit) is replaced; the process goes on', async () => {

@@ -100,6 +100,7 @@ test('sums stay exact and monotonic across 2 workers x 2 threads, a dead thread 
   s = await scrape(metricsUrl);
   assert.equal(sum(s, 'gunicorn_worker_requests_total'), 51);
   assert.equal(sum(s, 'app_thread_hits_total'), 50);
+  assert.equal(sum(s, 'promfork_held_decreases_total'), 0);
 });
 
 test("prom-client's default process metrics are not multiplied by the number of threads", async () => {
