@@ -11,21 +11,17 @@ import { test } from 'node:test';
 import { until } from '../helpers/poll.js';
 import { freePort } from '../helpers/ports.js';
 import { APP, loadLoop, request, startServer } from '../helpers/server.js';
+import { needTool, requireTool } from '../helpers/tools.js';
 
 /** Pids of the processes holding established connections whose local port is `port` (ss -tnp). */
 function connectionOwners(port: number): number[] {
-  let out: string;
-  try {
-    out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
-  } catch (err) {
-    throw new Error(`ss (iproute2) is needed: apt-get install iproute2 (${(err as Error).message})`, { cause: err });
-  }
+  const out = execFileSync(requireTool('ss'), ['-Htnp', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
   return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
 }
 
 /** The backlog of the listening socket on `port`: ss shows it as Send-Q of a LISTEN socket. */
 function listenBacklog(port: number): number {
-  const out = execFileSync('ss', ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim();
+  const out = execFileSync(requireTool('ss'), ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim();
   const cols = out.split(/\s+/);
   return Number(cols[2]);
 }
@@ -34,7 +30,8 @@ function stopProcesses(pids: number[], sig: NodeJS.Signals): void {
   for (const pid of pids) process.kill(pid, sig);
 }
 
-test('workers accept connections themselves: the primary holds none', async () => {
+test('workers accept connections themselves: the primary holds none', async (t) => {
+  if (!needTool(t, 'ss')) return;
   const { server, port, url } = await startServer([APP, '-w', '2']);
   const workers = server.workerPids();
   // Slow requests keep their connections open while we look at who holds them.
@@ -52,7 +49,8 @@ test('workers accept connections themselves: the primary holds none', async () =
   for (const b of bodies) assert.ok(workers.includes(Number(/\d+/.exec(b)![0])));
 });
 
-test('a connection that arrives while no worker accepts waits in the kernel queue and is served', async () => {
+test('a connection that arrives while no worker accepts waits in the kernel queue and is served', async (t) => {
+  if (!needTool(t, 'ss')) return;
   const { server, port, url } = await startServer([APP, '-w', '2']);
   const workers = server.workerPids();
   stopProcesses(workers, 'SIGSTOP');
@@ -61,7 +59,7 @@ test('a connection that arrives while no worker accepts waits in the kernel queu
     reply = request(`${url}/`);
     // The handshake completes (the socket listens) but nobody accepts: the primary does not poll it.
     await until('the connection is queued', () => {
-      const out = execFileSync('ss', ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim();
+      const out = execFileSync(requireTool('ss'), ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim();
       return Number(out.split(/\s+/)[1]) === 1 ? true : undefined;
     });
     assert.deepEqual(connectionOwners(port), []);
@@ -71,7 +69,8 @@ test('a connection that arrives while no worker accepts waits in the kernel queu
   assert.equal((await reply).status, 200);
 });
 
-test('--backlog is the listening socket backlog, also after workers re-listen at their cap', async () => {
+test('--backlog is the listening socket backlog, also after workers re-listen at their cap', async (t) => {
+  if (!needTool(t, 'ss')) return;
   const { port, url } = await startServer([APP, '-w', '2', '--backlog', '37', '--worker-connections', '1']);
   assert.equal(listenBacklog(port), 37);
   // Each worker reaches its cap (closes its copy) and takes the sockets again afterwards.
@@ -143,7 +142,8 @@ for (const kind of ['async', 'sync', 'thread']) {
   });
 }
 
-test('HUP that changes the bind: the new address serves, requests queued on the old one are not dropped', async () => {
+test('HUP that changes the bind: the new address serves, requests queued on the old one are not dropped', async (t) => {
+  if (!needTool(t, 'ss')) return;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'promfork-rebind-'));
   const conf = path.join(dir, 'promfork.json');
   const [oldPort, newPort] = [await freePort(), await freePort()];
@@ -154,7 +154,7 @@ test('HUP that changes the bind: the new address serves, requests queued on the 
   stopProcesses(oldWorkers, 'SIGSTOP');
   const queued = Array.from({ length: 3 }, () => request(`http://127.0.0.1:${oldPort}/`));
   await until('3 connections queued on the old socket', () => {
-    const out = execFileSync('ss', ['-Hltn', `( sport = :${oldPort} )`], { encoding: 'utf8' }).trim();
+    const out = execFileSync(requireTool('ss'), ['-Hltn', `( sport = :${oldPort} )`], { encoding: 'utf8' }).trim();
     return Number(out.split(/\s+/)[1]) === 3 ? true : undefined;
   });
   writeFileSync(conf, JSON.stringify({ bind: [`127.0.0.1:${newPort}`] }));

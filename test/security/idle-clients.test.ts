@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { test } from 'node:test';
 import { APP, request, startServer } from '../helpers/server.js';
+import { needTool, requireTool } from '../helpers/tools.js';
 
 interface Client {
   socket: net.Socket;
@@ -56,7 +57,7 @@ function assertNoWorkerTimeout(output: string): void {
 
 /** Established connections on the app port held by `pid` (ss -tnp). */
 function connectionsOf(pid: number, port: number): number {
-  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
+  const out = execFileSync(requireTool('ss'), ['-Htnp', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
   return [...out.matchAll(/pid=(\d+)/g)].filter((m) => Number(m[1]) === pid).length;
 }
 
@@ -110,11 +111,12 @@ for (const kind of ['async', 'thread']) {
   });
 }
 
-test('connections beyond --worker-connections wait in the kernel queue, not in the primary, and are served', async () => {
+test('connections beyond --worker-connections wait in the kernel queue, not in the primary, and are served', async (t) => {
+  if (!needTool(t, 'ss')) return;
   const { server, port, url } = await startServer([APP, '-w', '1', '--worker-connections', '4', '--timeout', '2']);
   const [worker] = server.workerPids();
   const idle = await Promise.all(Array.from({ length: 12 }, () => idleClient(port)));
-  const queued = () => Number(execFileSync('ss', ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim().split(/\s+/)[1]);
+  const queued = () => Number(execFileSync(requireTool('ss'), ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim().split(/\s+/)[1]);
   // The worker holds its cap; the other 8 are in the listening socket's queue; the primary holds none.
   assert.equal(connectionsOf(worker!, port), 4);
   assert.equal(connectionsOf(server.pid, port), 0);
