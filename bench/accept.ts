@@ -7,7 +7,8 @@
 //   npm run build && node --import tsx bench/accept.ts [--seconds N] [--rounds N] [--connections N]
 //
 // The server is pinned to CPU 0 and wrk (one thread) to CPU 1 with taskset: on this 2-core machine the
-// server's processes (primary and workers) share one core, wrk has the other. Configurations alternate
+// server's processes (primary and workers) share one core, wrk has the other; two scaling rows (promfork -w 1
+// and -w 2) run unpinned, wrk and the server sharing both cores. Configurations alternate
 // within each round (the order rotates from round to round); each measurement starts a fresh server, warms
 // it up for a second, then runs wrk for --seconds. CPU per request is the server's process group's user +
 // system time from /proc over the measured run, divided by the requests wrk completed. Fairness: requests
@@ -78,13 +79,15 @@ interface Config {
   spec: (label: string) => ServerSpec;
   /** Count requests per worker from promfork's metrics. */
   fairness?: boolean;
+  /** Neither the server nor wrk pinned: they share both cores (the -w 1 -> -w 2 scaling rows). */
+  unpinned?: boolean;
 }
 
-function promfork(extra: string[], workers: number, metrics: boolean, env?: Record<string, string>) {
+function promfork(extra: string[], workers: number, metrics: boolean, env?: Record<string, string>, pinned = true) {
   return (label: string): ServerSpec => ({
     label,
     env,
-    command: [...SERVER_CPU, process.execPath],
+    command: [...(pinned ? SERVER_CPU : []), process.execPath],
     argv: [CLI, PLAIN_APP, '-b', '127.0.0.1:0', '-w', String(workers), ...extra, ...(metrics ? ['--metrics-port', '0', '--metrics-bind', '127.0.0.1', '--multiproc-dir', storeDir()] : ['--no-metrics'])],
     workers,
     metrics,
@@ -144,10 +147,11 @@ interface WrkResult {
   errors: string | null;
 }
 
-function wrk(url: string, mode: Mode, seconds: number): Promise<WrkResult> {
-  const args = [...WRK_CPU.slice(1), 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...(mode === 'close' ? ['-H', 'Connection: close'] : []), `${url}/`];
+function wrk(url: string, mode: Mode, seconds: number, pinned: boolean): Promise<WrkResult> {
+  const [cmd, ...pre] = pinned ? WRK_CPU : ['wrk'];
+  const args = [...pre, ...(pinned ? ['wrk'] : []), '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...(mode === 'close' ? ['-H', 'Connection: close'] : []), `${url}/`];
   return new Promise((resolve, reject) => {
-    const p = spawn(WRK_CPU[0]!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d));
     p.stderr.on('data', (d: Buffer) => (out += d));
@@ -189,10 +193,10 @@ interface Sample {
 async function measure(c: Config): Promise<Sample> {
   const server = await Server.start(c.spec(c.label));
   try {
-    await wrk(server.url, c.mode, 1);
+    await wrk(server.url, c.mode, 1, !c.unpinned);
     const before = c.fairness ? await scrape(server.metricsUrl) : null;
     const cpu0 = groupCpu(server.pid);
-    const r = await wrk(server.url, c.mode, SECONDS);
+    const r = await wrk(server.url, c.mode, SECONDS, !c.unpinned);
     const cpu = groupCpu(server.pid) - cpu0;
     if (r.errors) fail(`${c.mode}: ${c.label}: wrk reported ${r.errors}`);
     let fairness: number | null = null;
@@ -220,6 +224,9 @@ runBench(async () => {
     { label: 'promfork -w 2 --no-metrics', mode: 'close', workers: 2, spec: promfork([], 2, false) },
     ...(gunicornHere ? [{ label: 'gunicorn -k sync -w 1', mode: 'close' as Mode, workers: 1, spec: gunicorn(1) }] : []),
     { label: 'promfork -w 1 (default)', mode: 'close', workers: 1, spec: promfork([], 1, true) },
+    // Scaling with the 2 cores shared by the server and wrk (nothing pinned).
+    { label: 'promfork -w 1 (default), unpinned', mode: 'close', workers: 1, spec: promfork([], 1, true, undefined, false), unpinned: true },
+    { label: 'promfork -w 2 (default), unpinned', mode: 'close', workers: 2, spec: promfork([], 2, true, undefined, false), unpinned: true },
     { label: 'node:cluster -w 2', mode: 'keep-alive', workers: 2, spec: cluster(2) },
     { label: 'promfork -w 2 --no-metrics', mode: 'keep-alive', workers: 2, spec: promfork([], 2, false) },
     { label: 'promfork -w 2 (default)', mode: 'keep-alive', workers: 2, spec: promfork([], 2, true), fairness: true },
@@ -262,6 +269,7 @@ runBench(async () => {
       `per request: promfork -k sync / gunicorn sync = ${ratio(find('close', 'promfork -k sync -w 2 (metrics)'), gun2)} (target >= 0.8)`,
       `keep-alive: promfork --no-metrics / node:cluster = ${ratio(find('keep-alive', 'promfork -w 2 --no-metrics'), find('keep-alive', 'node:cluster -w 2'))} (target >= 0.97)`,
       `per request, -w 1 -> -w 2: promfork ${ratio(pfDefault, find('close', 'promfork -w 1 (default)'))}x, gunicorn ${ratio(gun2, find('close', 'gunicorn -k sync -w 1'))}x (server on one core, wrk on the other)`,
+      `per request, -w 1 -> -w 2, nothing pinned (wrk and the server share the 2 cores): promfork ${ratio(find('close', 'promfork -w 2 (default), unpinned'), find('close', 'promfork -w 1 (default), unpinned'))}x`,
     ].join('\n') + '\n',
   );
   reportEnd(failures, null);
