@@ -1,5 +1,6 @@
 // The one settings table. The command-line parser, validation, --help, --check-config and the docs
-// all read it, so they cannot drift apart. Defaults are Gunicorn's (and the seed's for the exporter).
+// all read it, so they cannot drift apart. Defaults are Gunicorn's (and, for the exporter, those of
+// the Python Gunicorn Prometheus Exporter).
 
 import os from 'node:os';
 import type { Settings, SettingKey } from './types.js';

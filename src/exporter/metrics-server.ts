@@ -1,7 +1,7 @@
 // The metrics HTTP(S) server of the primary (or of the sidecar).
 //
 // It serves what a MetricsSource produces and nothing else: the server itself never blocks on anything but the
-// source, and the source is given a deadline too. TLS options are really wired (pitfall 12): with a CA bundle,
+// source, and the source is given a deadline too. TLS options are really wired (docs/design.md, pitfall 12): with a CA bundle,
 // a client without a certificate signed by it is refused at the TLS handshake. Basic and bearer auth compare
 // sha256 digests with timingSafeEqual, and secrets are never logged.
 
@@ -97,6 +97,12 @@ const HEADERS_TIMEOUT_MS = 5_000;
 const TIMEOUT_CHECK_MS = 1_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Open connections the metrics port keeps at once; more are closed as soon as accepted. Its own budget, apart from
+ * the app port's: a flood of (idle) connections to the metrics port cannot take the primary's descriptors, and
+ * each one it keeps is closed by the headers timeout. Scrapers need one connection each.
+ */
+export const METRICS_MAX_CONNECTIONS = 32;
 /** Bodies larger than this are gzipped when the client accepts gzip. */
 export const GZIP_MIN_BYTES = 1024;
 const ALLOW = 'GET, HEAD';
@@ -421,6 +427,7 @@ export class MetricsServer {
           handler,
         )
       : http.createServer(timeouts, handler);
+    server.maxConnections = METRICS_MAX_CONNECTIONS;
     this.server = server;
 
     const address = `${hostForUrl(this.host)}:${port}`;

@@ -199,7 +199,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
         const collectedAt = performance.now();
         let families = this.metrics.families();
         for (const r of this.appRegistries?.loaded() ?? []) families = families.concat((await r.getMetricsAsJSON()) as MetricFamily[]);
-        // The thread worker's threads: one snapshot per seat, their counters summed with ours (law L6).
+        // The thread worker's threads: one snapshot per seat, their counters summed with ours (docs/design.md, L6).
         const external = this.externalMetricFamilies();
         if (external) {
           const { mergeFamilies } = await import('../exporter/merge.js');
@@ -230,7 +230,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
         this.persistedBody = body;
         this.collectedRequests = requests;
         this.collectedAt = collectedAt;
-        // Persisted first (law L1), then announced: the primary reads it now, not when a scrape comes.
+        // Persisted first (docs/design.md, L1), then announced: the primary reads it now, not when a scrape comes.
         this.send({ t: 'pushed', seq: snapshot.seq });
         return true;
       } catch (err) {

@@ -240,7 +240,8 @@ export function maskUrlText(text: string): string {
   if (!m) return text;
   const info = m[2]!;
   const colon = info.indexOf(':');
-  const user = colon > 0 && !/[@/]/.test(info.slice(0, colon)) ? `${info.slice(0, colon)}:` : '';
+  // The user name is kept when it is plain (`user:****@`, `:****@` with none); anything else is masked whole.
+  const user = colon >= 0 && !/[@/]/.test(info.slice(0, colon)) ? `${info.slice(0, colon)}:` : '';
   return `${m[1]}${user}****@${text.slice(m[0].length)}`;
 }
 

@@ -101,7 +101,7 @@ async function until<T>(what: string, fn: () => Promise<T | null>, timeoutMs = 2
 test('every metric defined in src/ is documented, and every documented metric is defined', () => {
   const documented = [...documentedMetrics().keys()].sort();
   const defined = [...sourceMetricNames()].sort();
-  // The scan itself works: the seed's metrics and the exporter's are found.
+  // The scan itself works: the metrics of the Python exporter's API reference and the exporter's own are found.
   for (const name of ['gunicorn_worker_requests_total', 'gunicorn_master_signals_total', 'promfork_store_up', 'promfork_exporter_store_up']) {
     assert.ok(defined.includes(name), `source scan missed ${name}`);
   }

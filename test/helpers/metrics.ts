@@ -6,7 +6,7 @@ export interface Scrape {
   text: string;
   /** `name{a="1",b="2"}` (labels sorted) → value. */
   samples: Map<string, number>;
-  /** Family names declared by `# TYPE`, in order (duplicates kept, to check law L6). */
+  /** Family names declared by `# TYPE`, in order (duplicates kept, to check law L6, docs/design.md). */
   types: string[];
   contentType: string;
   ms: number;

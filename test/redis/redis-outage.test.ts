@@ -32,7 +32,7 @@ test('Redis down at start: the server serves, store_up is 0 and the log says wha
   const down = await scrape(metricsUrl);
   assert.ok(down.ms < 1000, `scrape took ${down.ms} ms`);
   assert.equal(down.samples.get('promfork_store_up{store="redis"}'), 0, down.text);
-  // Nothing is exposed that was not persisted (L1): no request count yet.
+  // Nothing is exposed that was not persisted (docs/design.md, L1): no request count yet.
   assert.equal(sum(down, 'gunicorn_worker_requests_total'), 0);
 
   const from = server.output.length;

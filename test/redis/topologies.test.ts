@@ -2,12 +2,14 @@
 // master, a replica, 3 sentinels), passwords on, started on loopback by the harness: exact counts on the primary and
 // the sidecar, a run's keys on one master; and failovers under load (SENTINEL FAILOVER, then the new master killed;
 // a cluster master killed so its replica takes over): no app request fails, no counter ever goes back on the primary
-// or the sidecar (promfork_held_decreases_total stays 0), and the counts are exact once the load stops.
+// or the sidecar (promfork_held_decreases_total stays 0), and the counts are exact once the load stops. Both
+// topologies over TLS only (rediss+cluster://, rediss+sentinel://, the CA given by NODE_EXTRA_CA_CERTS).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { APP, loadLoop, startServer, type Started } from '../helpers/server.js';
 import { MonotonicWatch, scrape, seriesOf, sum, type Scrape } from '../helpers/metrics.js';
 import { keySlot, startCluster, startSentinel, type RedisServer } from '../helpers/redis.js';
+import { makePki } from '../helpers/pki.js';
 import { until } from '../helpers/poll.js';
 import { startSidecar, traffic } from '../helpers/sidecar.js';
 
@@ -200,7 +202,7 @@ test('Redis Sentinel: SENTINEL FAILOVER, then the new master killed, under load:
   for (const out of [s.server.output, side.proc.output]) assertNoSecret('the output', out);
 });
 
-test('Redis Cluster: the master of the run killed under load, its replica takes over: no failed request, counters never go back, exact after', async () => {
+test('Redis Cluster: the master of the run killed under load, its replica takes over: no failed request, counters never go back, exact after; the old master rejoins as a replica', async () => {
   const cluster = await startCluster({ masters: 3, replicas: 1, password: PASSWORD });
   const env = { REDIS_ENABLED: 'true', REDIS_URL: cluster.url, REDIS_PASSWORD: PASSWORD };
   const s = await startServer([APP, '-w', '2', '--metrics-instance', 'pod-c'], { env });
@@ -218,4 +220,53 @@ test('Redis Cluster: the master of the run killed under load, its replica takes 
   const owner = await cluster.masterOf(indexKey);
   assert.notEqual(owner, victim);
   assert.equal(await owner.cli('EXISTS', indexKey), '1');
+
+  // The old master restarted: it rejoins as a replica of the new one (its node file kept), and counting goes on exactly.
+  const before = sum(await scrape(s.metricsUrl), 'gunicorn_worker_requests_total');
+  await victim.restart();
+  await cluster.waitHealthy();
+  await until('the restarted node is a replica', async () => ((JSON.parse(await victim.cli('ROLE')) as string[])[0] === 'slave' ? true : undefined));
+  assert.equal(await cluster.masterOf(indexKey), owner);
+  await traffic(s, 7, 1);
+  await flushed(s, before + 8);
+  const q = await until('the sidecar serves the count after the restart', async () => {
+    const x = await scrape(side.metricsUrl);
+    return sum(x, 'gunicorn_worker_requests_total') === before + 8 ? x : undefined;
+  });
+  assert.equal(sum(q, 'gunicorn_worker_failed_requests_total'), 1);
+  assert.equal(sum(await scrape(s.metricsUrl), 'promfork_held_decreases_total'), 0);
+});
+
+test('TLS: rediss+cluster:// and rediss+sentinel:// (TLS-only nodes and sentinels, passwords): exact counts on the primary and the sidecar', async (t) => {
+  const pki = makePki('promfork-redis-tls-');
+  t.after(() => pki.remove());
+  const tls = { cert: pki.file('server.crt'), key: pki.file('server.key'), ca: pki.file('ca.crt') };
+  const [cluster, setup] = await Promise.all([
+    startCluster({ masters: 3, password: PASSWORD, tls }),
+    startSentinel({ replicas: 1, sentinels: 3, password: PASSWORD, sentinelPassword: SENTINEL_PASSWORD, tls }),
+  ]);
+  assert.match(cluster.url, /^rediss\+cluster:\/\//);
+  assert.match(setup.url, /^rediss\+sentinel:\/\//);
+  // Node's CA list plus the test CA, for the primary, its workers and the sidecar.
+  const trust = { NODE_EXTRA_CA_CERTS: pki.file('ca.crt') };
+  for (const [label, env] of [
+    ['cluster', { REDIS_ENABLED: 'true', REDIS_URL: cluster.url, REDIS_PASSWORD: PASSWORD, ...trust }],
+    ['sentinel', { REDIS_ENABLED: 'true', REDIS_URL: setup.url, REDIS_PASSWORD: PASSWORD, REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD, ...trust }],
+  ] as const) {
+    const s = await startServer([APP, '-w', '2', '--metrics-instance', `tls-${label}`], { env });
+    await traffic(s, 9, 2);
+    await flushed(s, 11);
+    const p = await scrape(s.metricsUrl);
+    assert.equal(p.samples.get('promfork_store_up{store="redis"}'), 1, `${label}: ${p.text}`);
+    assert.equal(sum(p, 'gunicorn_worker_failed_requests_total'), 2);
+    const side = await startSidecar(['--redis', '--metrics-instance', `tls-${label}`], env);
+    const q = await scrape(side.metricsUrl);
+    assert.equal(q.samples.get('promfork_exporter_store_up{store="redis"}'), 1, `${label} sidecar: ${q.text}\n${side.proc.output}`);
+    assert.equal(sum(q, 'gunicorn_worker_requests_total'), 11);
+    for (const out of [s.server.output, side.proc.output]) assertNoSecret(`the ${label} output`, out);
+  }
+  // The data really went over TLS-only ports: the nodes have no plain port at all.
+  const [master] = await cluster.masters();
+  assert.deepEqual(JSON.parse(await master!.cli('CONFIG', 'GET', 'port')), ['port', '0']);
+  assert.deepEqual(JSON.parse(await master!.cli('CONFIG', 'GET', 'tls-port')), ['tls-port', String(master!.port)]);
 });
