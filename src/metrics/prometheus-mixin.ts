@@ -2,15 +2,16 @@
 //
 // The request path only bumps plain numbers (WorkerMetrics). Snapshots (ours plus the app's prom-client
 // registries) are persisted to the store and announced to the primary (IPC `pushed`) on the worker's own schedule:
-// - while requests keep coming, at most every `metricsFlushInterval` (default 1 s);
+// - while requests keep coming, every busyPushMs(): 250 ms up to 8 workers, 30 ms per worker beyond, at most
+//   `metricsFlushInterval` (default 1 s);
 // - QUIET_MS after traffic pauses (no request finished during QUIET_MS), so the store is exact soon after, at
 //   most every QUIET_SPACING_MS;
 // - every `metricsFlushInterval` anyway when the app's own metrics changed without requests;
 // - when a scrape asks (IPC `flush`) and this worker has no request in flight (then it is idle: the answer is
 //   exact); a worker with requests in flight answers at once with the seq it last persisted, without collecting;
 // - on every controlled exit.
-// A SIGKILLed worker loses what it counted since its last push: at most one interval under load, QUIET_MS of
-// traffic otherwise (docs/metrics.md).
+// A SIGKILLed worker loses what it counted since its last push: at most busyPushMs() of its traffic
+// (docs/metrics.md).
 
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -35,6 +36,18 @@ export const QUIET_MS = 20;
  * writes at most 1000 / QUIET_SPACING_MS snapshots per second on its own, whatever the traffic.
  */
 export const QUIET_SPACING_MS = 250;
+
+/** Under steady traffic the primary reads at most about 1000 / PUSH_MS_PER_WORKER snapshots per second. */
+export const PUSH_MS_PER_WORKER = 30;
+
+/**
+ * How often a busy worker pushes: what it loses when SIGKILLed is at most this much of its traffic. Short with few
+ * workers (QUIET_SPACING_MS), longer with many (the primary reads and parses every push), never longer than the
+ * flush interval.
+ */
+export function busyPushMs(flushIntervalMs: number, workers: number): number {
+  return Math.min(flushIntervalMs, Math.max(QUIET_SPACING_MS, workers * PUSH_MS_PER_WORKER));
+}
 
 /** Classes made by withMetrics carry this static flag, so a class is never wrapped twice. */
 export const HAS_METRICS = 'hasMetrics';
@@ -72,6 +85,8 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
     /** `metrics.requests` when the quiet timer was last armed or ticked. */
     private tickSeen = 0;
     private intervalMs = 1000;
+    /** Under steady traffic a snapshot is pushed this often (pushEveryMs()). */
+    private busyPushMs = 1000;
 
     override async init(): Promise<void> {
       this.metrics = new WorkerMetrics({
@@ -81,6 +96,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
         endpointLabel: this.hooks.endpointLabel,
       });
       this.intervalMs = this.cfg.metricsFlushInterval * 1000;
+      this.busyPushMs = busyPushMs(this.intervalMs, this.cfg.workers);
       this.store = await openStore(this.cfg, this.ppid, this.log);
       await super.init();
       this.appRegistries = new AppRegistries(this.cfg.app, this.cfg.chdir);
@@ -124,7 +140,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
       } else {
         this.tickSeen = n;
         // A write in progress started less than an interval ago: no second one queued behind it.
-        if (!this.current && performance.now() - this.collectedAt >= this.intervalMs) void this.flush();
+        if (!this.current && performance.now() - this.collectedAt >= this.busyPushMs) void this.flush();
         this.quietTimer!.refresh();
       }
     }

@@ -76,3 +76,15 @@ describe('WorkerMetrics (plain numbers)', () => {
     assert.equal(ours.requests, durations.length * 5);
   });
 });
+
+describe('busyPushMs: how often a busy worker pushes (what a SIGKILL can lose)', () => {
+  it('is 250 ms up to 8 workers, 30 ms per worker beyond, never above the flush interval', async () => {
+    const { busyPushMs } = await import('../../src/metrics/prometheus-mixin.js');
+    assert.equal(busyPushMs(1000, 1), 250);
+    assert.equal(busyPushMs(1000, 8), 250);
+    assert.equal(busyPushMs(1000, 16), 480);
+    assert.equal(busyPushMs(1000, 32), 960);
+    assert.equal(busyPushMs(1000, 64), 1000);
+    assert.equal(busyPushMs(100, 2), 100);
+  });
+});
