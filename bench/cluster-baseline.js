@@ -5,7 +5,7 @@
 // /metrics on its own port from prom-client's AggregatorRegistry.clusterMetrics(), which asks every worker
 // over cluster IPC and waits for all of them (a fixed 5 s timeout in prom-client 15).
 //
-//   node bench/cluster-baseline.js [--workers 2] [--host 127.0.0.1] [--port 0] [--metrics-port 0]
+//   node bench/cluster-baseline.js [--workers 2] [--host 127.0.0.1] [--port 0] [--metrics-port 0] [--app FILE]
 //
 // Logs the same lines as promfork: `Listening at: URL (PID)` and `Serving metrics on URL/metrics`.
 // Routes: those of examples/plain.js, plus /block?ms=N (busy-loops N ms on the event loop, like
@@ -14,9 +14,9 @@
 
 import cluster from 'node:cluster';
 import http from 'node:http';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import client from 'prom-client';
-import app from '../examples/plain.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,8 +24,12 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '0' },
     'metrics-port': { type: 'string', default: '0' },
+    // The app the workers serve (default examples/plain.js); bench/apps/many-series.js gives each worker
+    // BENCH_SERIES more series in the global registry, as promfork's scrape benchmark does.
+    app: { type: 'string', default: new URL('../examples/plain.js', import.meta.url).pathname },
   },
 });
+const { default: app } = cluster.isPrimary ? { default: null } : await import(path.resolve(values.app));
 const host = values.host;
 const log = (msg) => process.stderr.write(`[${process.pid}] ${msg}\n`);
 

@@ -8,7 +8,7 @@
 //   in this process) with 2 async workers, exporter on vs --no-metrics, vs the cluster baseline. The three
 //   configurations alternate within each round (the order rotates from round to round); each run gets a fresh
 //   server (and a fresh --multiproc-dir), a warm-up, then the measured seconds. After each run /metrics is
-//   scraped and the request counter checked against what the client saw (law L6).
+//   scraped and the request counter checked against what the client saw (docs/design.md, L6).
 // Part 2, scrape latency: GET /metrics, sequentially, at 2, 8 and 32 workers of bench/apps/many-series.js
 //   (~1,000 series per worker in the app's prom-client registry): first idle, then while a load generator
 //   (autocannon in a worker thread, so that it does not delay this thread's timing) loads the app.
@@ -342,7 +342,7 @@ async function part1(opts: Options): Promise<void> {
       if (s.errors + s.non2xx > 0) fail(`part 1, ${config.label}, round ${round}: ${s.errors} errors/timeouts, ${s.non2xx} non-2xx`);
       if (s.lost > 0) fail(`part 1, ${config.label}, round ${round}: ${s.lost} worker(s) lost`);
       // The server counts every request the client saw answered, plus at most the ones in flight when the
-      // warm-up and the measured load stopped (law L6: never fewer).
+      // warm-up and the measured load stopped (docs/design.md, L6: never fewer).
       if (s.serverCount !== null && (s.serverCount < s.clientCount || s.serverCount > s.clientCount + 2 * opts.connections)) {
         fail(`part 1, ${config.label}, round ${round}: the request counter says ${s.serverCount}, the client saw ${s.clientCount} answered`);
       }
@@ -701,7 +701,7 @@ async function p3Run(kind: 'promfork' | 'cluster', blockSeconds: number, opts: O
       for (const s of scrapes) {
         let problem = s.error;
         if (!problem && kind === 'promfork') {
-          // Law L3: the blocked worker is served from its last snapshot, not dropped from the scrape.
+          // Law L3 (docs/design.md): the blocked worker is served from its last snapshot, not dropped from the scrape.
           const app = sampleValues(s.body, 'bench_app_requests_total').length;
           const seats = sampleValues(s.body, 'gunicorn_worker_requests_total').length;
           if (app !== opts.series || seats !== P3_WORKERS) problem = `incomplete scrape: ${app} app series, ${seats} seats`;
@@ -757,7 +757,7 @@ async function part3(opts: Options): Promise<void> {
         `${r.label}, ${blockSeconds} s block: ${r.ok}/${r.total} scrapes succeeded (${r.okDuringBlock} while the worker was blocked), ` +
           `max latency ${fmt(r.maxMs)} ms${r.errors.length ? `; failures: ${[...new Set(r.errors.map((e) => e.replace(/^[\d,]+ ms: /, '')))].join('; ')}` : ''}\n`,
       );
-      // promfork must answer every scrape during the block (law L3); the baseline's failures are the finding.
+      // promfork must answer every scrape during the block (docs/design.md, L3); the baseline's failures are the finding.
       if (kind === 'promfork' && (r.ok < r.total || r.okDuringBlock < r.total)) {
         fail(`part 3, promfork, ${blockSeconds} s block: ${r.ok}/${r.total} scrapes succeeded, ${r.okDuringBlock} during the block`);
       }

@@ -114,8 +114,10 @@ export function requireBuild(): void {
 
 export interface ServerSpec {
   label: string;
-  /** Arguments of `node`: the script first. */
+  /** Arguments of `node`: the script first (or of `command`). */
   argv: string[];
+  /** Run this instead of `node` (e.g. ['taskset', '-c', '0', 'gunicorn']); `argv` follows it. */
+  command?: string[];
   /** Worker processes, each of which must answer a probe before measuring (0: the server itself serves). */
   workers: number;
   /** Also wait for the `Serving metrics on URL` line. */
@@ -191,7 +193,8 @@ export class Server {
 
   private constructor(readonly spec: ServerSpec) {
     this.bootTimeoutMs = spec.bootTimeoutMs ?? BOOT_TIMEOUT_MS;
-    this.proc = spawn(process.execPath, spec.argv, {
+    const [cmd = process.execPath, ...pre] = spec.command ?? [];
+    this.proc = spawn(cmd, [...pre, ...spec.argv], {
       cwd: ROOT,
       env: { ...cleanEnv(), ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],

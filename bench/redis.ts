@@ -17,6 +17,11 @@
 //   each with its own --metrics-instance, started one after another (each waited for until every worker served),
 //   then the sidecar (`promfork exporter --redis --all-instances`): p50/p99 of sequential GET /metrics and the series
 //   count; also one instance's sidecar (--metrics-instance pod-0) and pod-0's primary's own /metrics.
+// Part 4, Redis topologies: the same server (2 async workers) on one redis-server, on a Redis Cluster of 3 masters
+//   and through Redis Sentinel (a master, a replica, 3 sentinels), all started here on loopback: the commands every
+//   data node executed (INFO commandstats on each) during a paced window, per flush (a worker's or the primary's
+//   snapshot write: one SET each) and how many masters the run touched; then per scrape of the primary and of the
+//   sidecar. The sentinels' own commands are counted apart.
 //
 // The load generator (autocannon) runs in this process and shares the cores with the servers and Redis.
 
@@ -59,6 +64,7 @@ import {
 } from './lib.js';
 import { sampleValues, scrape, seriesCount, sum, type Scrape } from './scrape.js';
 import { startRedisServer, type CommandStats, type RedisServer } from '../test/helpers/redis-server.js';
+import { startRedisCluster, startRedisSentinel } from '../test/helpers/redis-topology.js';
 
 const REDIS_SERVER = process.env.PROMFORK_BENCH_REDIS_SERVER ?? 'redis-server';
 const P12_WORKERS = 2;
@@ -69,7 +75,7 @@ const WARMUP_SCRAPES = 5;
 const USAGE = `usage: node --import tsx bench/redis.ts [options]
 
   --parts LIST            parts to run, of 1 (Redis commands per request), 2 (throughput), 3 (scrape latency
-                          with many servers) (default 1,2,3)
+                          with many servers), 4 (one server vs Cluster vs Sentinel) (default 1,2,3)
   --connections N         parts 1 and 2: concurrent client connections (default 10)
   --rate N                part 1: requests/s of the paced window (autocannon overallRate, default 1000)
   --paced-seconds N       part 1: length of the paced window (default 20)
@@ -83,6 +89,7 @@ const USAGE = `usage: node --import tsx bench/redis.ts [options]
   --requests N            part 3: requests sent to each server after boot, on fresh connections (default 16)
   --scrapes N             part 3: sequential scrapes measured per target (default 100)
   --boot-budget N         part 3: stop starting servers after N seconds of booting, and run with those (default 150)
+  --topology-seconds N    part 4: length of the paced window in each topology (default 10; paced at --rate)
   -h, --help              this text
 
 Needs a build (npm run build: the servers run dist/cli.js) and redis-server on the PATH
@@ -104,6 +111,7 @@ interface Options {
   requests: number;
   scrapes: number;
   bootBudget: number;
+  topologySeconds: number;
 }
 
 const positiveInt = (name: string, raw: string, min: number) => positiveIntOr(name, raw, min, USAGE);
@@ -127,6 +135,7 @@ function parseOptions(argv: string[]): Options {
         requests: { type: 'string', default: '16' },
         scrapes: { type: 'string', default: '100' },
         'boot-budget': { type: 'string', default: '150' },
+        'topology-seconds': { type: 'string', default: '10' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values,
@@ -137,8 +146,8 @@ function parseOptions(argv: string[]): Options {
       .filter((s) => s.trim() !== '')
       .map((s) => positiveInt('parts', s.trim(), 1)),
   );
-  if (parts.size === 0 || [...parts].some((p) => p > 3)) {
-    process.stderr.write(`bench: --parts takes 1, 2 and/or 3, got ${JSON.stringify(v.parts)}\n\n${USAGE}`);
+  if (parts.size === 0 || [...parts].some((p) => p > 4)) {
+    process.stderr.write(`bench: --parts takes 1, 2, 3 and/or 4, got ${JSON.stringify(v.parts)}\n\n${USAGE}`);
     process.exit(2);
   }
   return {
@@ -156,6 +165,7 @@ function parseOptions(argv: string[]): Options {
     requests: positiveInt('requests', v.requests, 0),
     scrapes: positiveInt('scrapes', v.scrapes, 1),
     bootBudget: positiveInt('boot-budget', v['boot-budget'], 1),
+    topologySeconds: positiveInt('topology-seconds', v['topology-seconds'], 1),
   };
 }
 
@@ -323,7 +333,7 @@ async function countedRequests(url: string, what: string): Promise<number | null
   return sum(sampleValues(r.body, REQUEST_COUNTER));
 }
 
-/** Check law L6: the server counted every answered request, and at most the ones in flight beyond. */
+/** Check law L6 (docs/design.md): the server counted every answered request, and at most the ones in flight beyond. */
 function checkCount(what: string, counted: number | null, answered: number, inFlight: number): string {
   if (counted === null) return 'n/a';
   if (counted < answered || counted > answered + inFlight) {
@@ -774,7 +784,7 @@ async function part3(opts: Options, redis: RedisServer): Promise<void> {
         const counted = sum(sampleValues(r.body, REQUEST_COUNTER));
         const serversSeen = new Set([...r.body.matchAll(/server="([^"]+)"/g)].map((m) => m[1]!)).size;
         lastState = `${ages} worker snapshots, ${serversSeen} servers, request counter ${counted}/${expected}`;
-        // L6: never fewer than answered; a readiness probe that timed out may still have been counted.
+        // docs/design.md, L6: never fewer than answered; a readiness probe that timed out may still have been counted.
         if (ages === totalWorkers && serversSeen === servers.length && counted >= expected) break;
       } else {
         lastState = r.error;
@@ -856,6 +866,144 @@ async function part3(opts: Options, redis: RedisServer): Promise<void> {
 }
 
 // =============================================================================================================
+// Part 4: one server vs Redis Cluster vs Redis Sentinel
+
+interface Topology {
+  label: string;
+  /** REDIS_URL. */
+  url: string;
+  /** The nodes clients write to (the masters), and the others (replicas, sentinels) counted apart. */
+  masters: RedisServer[];
+  others: { label: string; nodes: RedisServer[] }[];
+  stop(): Promise<void>;
+}
+
+/** Commands each node executed while `body` ran, INFO left out (nobody else sends INFO to these nodes). */
+async function nodeStats<T>(nodes: RedisServer[], body: () => Promise<T>): Promise<{ result: T; perNode: CommandStats[] }> {
+  const before = await Promise.all(nodes.map((n) => n.commandStats()));
+  const result = await body();
+  const after = await Promise.all(nodes.map((n) => n.commandStats()));
+  const perNode = nodes.map((_, i) => {
+    const d = statsDelta(before[i]!, after[i]!, 0);
+    d.delete('info');
+    return d;
+  });
+  return { result, perNode };
+}
+
+function mergeStats(list: CommandStats[]): CommandStats {
+  const m: CommandStats = new Map();
+  for (const s of list) for (const [cmd, v] of s) {
+    const cur = m.get(cmd) ?? { calls: 0, usec: 0 };
+    m.set(cmd, { calls: cur.calls + v.calls, usec: cur.usec + v.usec });
+  }
+  return m;
+}
+
+const statsText = (s: CommandStats) =>
+  [...s].sort(([a], [b]) => (a < b ? -1 : 1)).map(([cmd, v]) => `${cmd} ${fmt(v.calls)}`).join(', ') || 'none';
+
+async function startTopology(kind: 'single' | 'cluster' | 'sentinel'): Promise<Topology> {
+  if (kind === 'single') {
+    const r = await startRedisServer({ binary: REDIS_SERVER });
+    return { label: 'one redis-server', url: r.url, masters: [r], others: [], stop: () => r.stop() };
+  }
+  if (kind === 'cluster') {
+    const c = await startRedisCluster({ masters: 3 });
+    return { label: 'Redis Cluster, 3 masters', url: c.url, masters: c.nodes, others: [], stop: () => c.stop() };
+  }
+  const s = await startRedisSentinel({ replicas: 1, sentinels: 3 });
+  return {
+    label: 'Sentinel: master + replica, 3 sentinels',
+    url: s.url,
+    masters: [s.master],
+    others: [
+      { label: 'replica', nodes: s.replicas },
+      { label: 'sentinels', nodes: s.sentinels },
+    ],
+    stop: () => s.stop(),
+  };
+}
+
+async function part4(opts: Options): Promise<void> {
+  const scrapes = Math.min(opts.scrapes, 50);
+  out(
+    `\n## Part 4: Redis topologies (examples/plain.js, ${P12_WORKERS} async workers, paced ~${fmt(opts.rate)} req/s for ${opts.topologySeconds} s, ` +
+      `then ${scrapes} scrapes of the primary and ${scrapes} of the sidecar)\n\n` +
+      'Commands: INFO commandstats deltas on every data node (masters; replicas and sentinels apart). A flush is one SET\n' +
+      '(a worker\'s snapshot every second while it changes, the primary\'s every 5 s), sent in one pipeline with its SADD and PEXPIRE.\n\n',
+  );
+  const rows: string[][] = [];
+  const details: string[] = [];
+  for (const kind of ['single', 'cluster', 'sentinel'] as const) {
+    const topo = await startTopology(kind);
+    let server: Server | null = null;
+    let sidecar: Sidecar | null = null;
+    try {
+      const instance = `bench-topology-${kind}`;
+      const argv = [CLI, PLAIN_APP, '-w', String(P12_WORKERS), '-k', 'async', '-b', '127.0.0.1:0', '--log-level', 'info',
+        '--metrics-port', '0', '--metrics-bind', '127.0.0.1', '--redis', '--metrics-instance', instance];
+      server = await Server.start({ label: `promfork on ${topo.label}`, argv, workers: P12_WORKERS, metrics: true, env: { REDIS_URL: topo.url } });
+      sidecar = await Sidecar.start(`sidecar on ${topo.label}`, [CLI, 'exporter', '--redis', '--redis-url', topo.url, '--metrics-instance', instance,
+        '--metrics-port', '0', '--metrics-bind', '127.0.0.1', '--log-level', 'info']);
+      await sleep(2000); // past the start: connections, first snapshots
+      const all = [...topo.masters, ...topo.others.flatMap((o) => o.nodes)];
+      const window = await nodeStats(all, () => paced(server!.url, opts.topologySeconds, opts.connections, opts.rate));
+      const r = window.result;
+      const errors = r.errors + r.timeouts + r.non2xx;
+      if (errors > 0) fail(`part 4, ${topo.label}: ${errors} errors/timeouts/non-2xx`);
+      const masterStats = window.perNode.slice(0, topo.masters.length);
+      const onMasters = mergeStats(masterStats);
+      const touched = masterStats.filter((st) => totalCalls(st) > 0).length;
+      const flushes = onMasters.get('set')?.calls ?? 0;
+      const primaryScrapes = await nodeStats(topo.masters, async () => {
+        for (let i = 0; i < scrapes; i++) if ((await scrape(server!.metricsUrl, false)).error !== null) fail(`part 4, ${topo.label}: a primary scrape failed`);
+      });
+      const sidecarScrapes = await nodeStats(topo.masters, async () => {
+        for (let i = 0; i < scrapes; i++) if ((await scrape(sidecar!.metricsUrl, false)).error !== null) fail(`part 4, ${topo.label}: a sidecar scrape failed`);
+      });
+      const answered = server.probesAnswered + r.requests.total;
+      const check = checkCount(`part 4, ${topo.label}`, await countedRequests(server.metricsUrl, `part 4, ${topo.label}`), answered, 2 * opts.connections);
+      const sidecarCount = await countedRequests(sidecar.metricsUrl, `part 4, ${topo.label} sidecar`);
+      const primaryAll = mergeStats(primaryScrapes.perNode);
+      const sidecarAll = mergeStats(sidecarScrapes.perNode);
+      rows.push([
+        topo.label,
+        fmt(r.requests.total / r.duration),
+        fmt(totalCalls(onMasters) / r.duration, 2),
+        fmt(flushes),
+        flushes > 0 ? fmt(totalCalls(onMasters) / flushes, 2) : '–',
+        flushes > 0 ? fmt(totalUsec(onMasters) / flushes, 1) : '–',
+        `${touched} of ${topo.masters.length}`,
+        fmt(totalCalls(primaryAll) / scrapes, 2),
+        fmt(totalCalls(sidecarAll) / scrapes, 2),
+        check,
+      ]);
+      let offset = topo.masters.length;
+      const othersText = topo.others.map((o) => {
+        const text = `; ${o.label}: ${statsText(mergeStats(window.perNode.slice(offset, offset + o.nodes.length)))}`;
+        offset += o.nodes.length;
+        return text;
+      });
+      details.push(
+        `- ${topo.label}: window on the masters: ${statsText(onMasters)}${othersText.join('')}` +
+          `\n  per ${scrapes} primary scrapes: ${statsText(primaryAll)}; per ${scrapes} sidecar scrapes: ${statsText(sidecarAll)}; sidecar counted ${sidecarCount ?? 'n/a'}`,
+      );
+    } finally {
+      await sidecar?.stop();
+      await server?.stop();
+      await topo.stop();
+    }
+  }
+  out(
+    table(
+      ['topology', 'req/s', 'commands/s on masters', 'flushes (SET)', 'commands / flush', 'Redis µs / flush', 'masters the run touched', 'commands / primary scrape', 'commands / sidecar scrape', 'request counter'],
+      rows,
+    ) + '\n\n' + details.join('\n') + '\n',
+  );
+}
+
+// =============================================================================================================
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
@@ -877,6 +1025,7 @@ async function main(): Promise<void> {
     if (opts.parts.has(1)) await part1(opts, redis);
     if (opts.parts.has(2)) await part2(opts, redis);
     if (opts.parts.has(3)) await part3(opts, redis);
+    if (opts.parts.has(4)) await part4(opts);
   } finally {
     await redis.stop();
   }

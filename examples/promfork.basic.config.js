@@ -1,6 +1,6 @@
-// The seed's "Basic Configuration" (gunicorn_basic.conf.py), for promfork:
+// The "Basic Configuration" (gunicorn_basic.conf.py) of the Python Gunicorn Prometheus Exporter's API reference, for promfork:
 //   promfork -c examples/promfork.basic.config.js examples/plain.js
-// Environment variables are set before anything reads them, as in the seed.
+// Environment variables are set before anything reads them, as in its example.
 import {
   defaultOnStarting,
   defaultWhenReady,
@@ -18,7 +18,7 @@ export const bind = '0.0.0.0:8000';
 export const workers = 2;
 export const workerClass = 'PrometheusWorker';
 
-// The pre-built hooks (promfork also runs them by default; naming them is what the seed does)
+// The pre-built hooks (promfork also runs them by default; naming them is what its example does)
 export const whenReady = defaultWhenReady;
 export const onStarting = defaultOnStarting;
 export const workerInt = defaultWorkerInt;

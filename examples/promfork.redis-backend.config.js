@@ -1,4 +1,4 @@
-// The seed's "Redis backend" configuration (gunicorn_redis_backend.conf.py), for promfork:
+// The "Redis backend" configuration (gunicorn_redis_backend.conf.py) of the Python Gunicorn Prometheus Exporter's API reference, for promfork:
 //   promfork -c examples/promfork.redis-backend.config.js examples/plain.js
 import { redisWhenReady, defaultOnStarting, defaultWorkerInt, defaultOnExit } from 'promfork/hooks';
 

@@ -1,4 +1,4 @@
-// The seed's "Redis Configuration" (gunicorn_redis.conf.py), for promfork:
+// The "Redis Configuration" (gunicorn_redis.conf.py) of the Python Gunicorn Prometheus Exporter's API reference, for promfork:
 //   promfork -c examples/promfork.redis.config.js examples/plain.js
 // Metrics snapshots go to Redis (no files); `promfork exporter --redis` can serve them from a sidecar.
 import {

@@ -1,4 +1,4 @@
-// `promfork/hooks`: the seed's default hooks and managers, for config files.
+// `promfork/hooks`: the default hooks and managers of the Python Gunicorn Prometheus Exporter, for config files.
 export {
   defaultOnStarting,
   defaultWhenReady,

@@ -1,9 +1,9 @@
-// `promfork/redis`: the seed's Redis API, mapped onto promfork's store design (docs/storage.md):
+// `promfork/redis`: the Redis API of the Python Gunicorn Prometheus Exporter, mapped onto promfork's store design (docs/storage.md):
 // - RedisStorageManager, setupRedisMetrics, teardownRedisMetrics, getRedisStorageManager: the process's
 //   Redis store (the same RedisStore the workers and the primary use), set up from the REDIS_* settings.
 // - RedisStorageClient: run-independent key maintenance (cleanupProcessKeys) on a node-redis client.
 // - RedisDict and RedisStorageDict: ONE role here (a namespaced Redis hash of numbers), exported under both
-//   seed names. RedisValue: one number in such a hash (inc/set/get).
+//   its names. RedisValue: one number in such a hash (inc/set/get).
 // - RedisMultiProcessCollector: reads every snapshot of the store and merges it (the sidecar's reader).
 // These are for custom, off-request-path uses: promfork's own metrics never touch Redis on a request.
 
@@ -117,7 +117,7 @@ export class RedisStorageClient {
   }
 }
 
-/** A namespaced Redis hash of numbers (the seed's RedisDict and RedisStorageDict, one role here). */
+/** A namespaced Redis hash of numbers (the Python exporter's RedisDict and RedisStorageDict, one role here). */
 export class RedisDict {
   readonly key: string;
 
@@ -153,7 +153,7 @@ export class RedisDict {
 
 export { RedisDict as RedisStorageDict };
 
-/** One number in a RedisDict: the seed's RedisValue (inc, set, get). */
+/** One number in a RedisDict: the Python exporter's RedisValue (inc, set, get). */
 export class RedisValue {
   constructor(
     private readonly dict: RedisDict,

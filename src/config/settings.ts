@@ -1,5 +1,6 @@
 // The one settings table. The command-line parser, validation, --help, --check-config and the docs
-// all read it, so they cannot drift apart. Defaults are Gunicorn's (and the seed's for the exporter).
+// all read it, so they cannot drift apart. Defaults are Gunicorn's (and, for the exporter, those of
+// the Python Gunicorn Prometheus Exporter).
 
 import os from 'node:os';
 import type { Settings, SettingKey } from './types.js';
@@ -87,7 +88,7 @@ export const SETTINGS: readonly AnySettingDef[] = [
   },
   {
     key: 'workerConnections', flags: ['--worker-connections'], type: 'int', min: 1, default: 1000, metavar: 'N',
-    help: 'Maximum simultaneous connections per async worker.',
+    help: 'Maximum simultaneous connections per worker, of every class (a worker at the cap stops accepting; more wait in the kernel backlog).',
   },
   {
     key: 'maxRequests', flags: ['--max-requests'], type: 'int', min: 0, default: 0, metavar: 'N',
@@ -100,7 +101,7 @@ export const SETTINGS: readonly AnySettingDef[] = [
   {
     key: 'timeout', flags: ['-t', '--timeout'], type: 'number', min: 0, max: MAX_SECONDS, metavar: 'S', envVars: ['GUNICORN_TIMEOUT'],
     default: (env) => envValue<number>(env, 'GUNICORN_TIMEOUT', { type: 'number', min: 0, max: MAX_SECONDS }) ?? 30,
-    help: 'Kill and replace a worker silent for this many seconds; 0 disables.',
+    help: 'Kill and replace a worker silent (or a sync request running) for this many seconds; 0 disables. Also the time a client has to send a request head (60 s with 0).',
   },
   {
     key: 'gracefulTimeout', flags: ['--graceful-timeout'], type: 'number', min: 0, default: 30, max: MAX_SECONDS, metavar: 'S',

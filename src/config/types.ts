@@ -28,7 +28,7 @@ export interface Settings {
   metricsBind: string;
   multiprocDir: string;
   metrics: boolean;
-  /** Metric name prefix (`gunicorn` as the seed). */
+  /** Metric name prefix (`gunicorn`, as in the Python Gunicorn Prometheus Exporter). */
   metricsNamespace: string;
   /** Seconds between snapshot writes by each worker (also written on each scrape and at exit). */
   metricsFlushInterval: number;

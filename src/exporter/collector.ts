@@ -1,6 +1,6 @@
-// The collector in the primary: answers a scrape within the deadline (law L3). Workers persist snapshots on
+// The collector in the primary: answers a scrape within the deadline (docs/design.md, L3). Workers persist snapshots on
 // their own schedule and announce them (`pushed`); the collector reads each one as it arrives, so a scrape
-// finds the snapshots already parsed (law L1: nothing is exposed that is not in the store). A scrape asks every
+// finds the snapshots already parsed (docs/design.md, L1: nothing is exposed that is not in the store). A scrape asks every
 // live worker whether its persisted snapshot is current: an idle worker flushes what it counted since its last
 // push and answers (so a scrape after traffic stops is exact), a busy one answers at once without collecting
 // (served from its last push, at most one flush interval old), and a worker that left an earlier request
@@ -68,7 +68,7 @@ export class Collector implements MetricsSource {
     const started = performance.now();
     const workers = this.host.workers().filter((w) => w.pid > 0);
     const booted = workers.filter((w) => w.booted);
-    // One deadline for the whole wait (law L3): the flushes, then the reads of what changed.
+    // One deadline for the whole wait (docs/design.md, L3): the flushes, then the reads of what changed.
     const deadline = started + this.opts.scrapeTimeoutMs;
     const acks = await Promise.all(booted.map((w) => this.host.requestFlush(w.pid, this.opts.scrapeTimeoutMs)));
     // Read only what changed: a worker whose persisted seq is the one cached has nothing new.
@@ -90,7 +90,7 @@ export class Collector implements MetricsSource {
     const workersPart = this.workersPart(format);
     const own = masterFamilies.filter((f) => !workersPart.names.has(f.name));
     this.master.scrapeDuration.observe((performance.now() - started) / 1000);
-    // The workers' families, then the primary's: each family once (law L6); the format needs no global order.
+    // The workers' families, then the primary's: each family once (docs/design.md, L6); the format needs no global order.
     return format === 'openmetrics'
       ? { body: workersPart.text + formatOpenMetrics(own), contentType: OPENMETRICS_CONTENT_TYPE }
       : { body: workersPart.text + formatPrometheus(own), contentType: PROMETHEUS_CONTENT_TYPE };
@@ -136,7 +136,7 @@ export class Collector implements MetricsSource {
    * Float sums (a histogram's `_sum`, a counter increased by fractions) can come out a few ulps lower
    * when a dead worker's values move from its snapshot into the retired totals: the additions happen in
    * another order. Prometheus reads any decrease as a counter reset, so a counter or histogram sample
-   * never goes below the value this primary exposed before (law L1). A larger drop would be a bug of
+   * never goes below the value this primary exposed before (docs/design.md, L1). A larger drop would be a bug of
    * ours: it is held too, but logged and counted (promfork_held_decreases_total), and tests assert zero.
    */
   private holdMonotonic(families: MetricFamily[]): void {
@@ -184,7 +184,7 @@ export class Collector implements MetricsSource {
   /** Read a worker's persisted snapshot into the cache (never replacing it with an older one). */
   private async refresh(pid: number, forFold = false, readMs = 0): Promise<void> {
     try {
-      // A hung store (Redis not answering) must not hold the scrape past its deadline (law L3).
+      // A hung store (Redis not answering) must not hold the scrape past its deadline (docs/design.md, L3).
       const snap = forFold
         ? await this.store.readSnapshot(pid)
         : await withDeadline(this.store.readSnapshot(pid), readMs, 'the store did not answer in time');

@@ -1,7 +1,7 @@
 // Text exposition of merged families: Prometheus text format 0.0.4 and OpenMetrics 1.0.
 //
 // Written by hand because prom-client serialises only its own metric objects, and its cluster aggregator
-// gives Prometheus text even to OpenMetrics registries (pitfall 20). Input is the output of `mergeFamilies`:
+// gives Prometheus text even to OpenMetrics registries (docs/design.md, pitfall 20). Input is the output of `mergeFamilies`:
 // each family name once, histogram samples in exposition-valid order.
 //
 // Prometheus output is byte-identical to prom-client's `registry.metrics()` for the same registry (counters,

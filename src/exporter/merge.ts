@@ -9,14 +9,14 @@
 // - counters, histogram samples (`_bucket`, `_sum`, `_count`) and summary `_sum`/`_count` are SUMMED;
 // - summary quantile samples are DROPPED: a quantile of the union of several processes' observations cannot be
 //   computed from the processes' own quantiles (the median of medians is not the median), so any value we
-//   exposed would be wrong (pitfall 18). The merged summary keeps `_sum` and `_count`, which is still a valid
+//   exposed would be wrong (docs/design.md, pitfall 18). The merged summary keeps `_sum` and `_count`, which is still a valid
 //   summary in both exposition formats;
 // - gauges are combined by the family's `aggregator` (sum, min, max, average, first); `omit` means the family
 //   is not exposed at all (for any type);
 // - a label set's identity does not depend on the order of its labels; the output keeps the label order of the
 //   first sample seen (which is what makes our text byte-identical to prom-client's for one registry).
 //
-// Monotonicity (law L1): counters and histograms are monotonic in the merge only because every counter value
+// Monotonicity (docs/design.md, L1): counters and histograms are monotonic in the merge only because every counter value
 // of a process is in exactly one part. The caller guarantees that: a dead worker's final snapshot is folded
 // into `RetiredTotals` (and the fold persisted) BEFORE the worker's own snapshot is dropped from the live
 // parts, so its counts move from one part to the other in one step and are never missing nor counted twice.
@@ -30,7 +30,7 @@ export interface MergeOptions {
 }
 
 export interface MergeResult {
-  /** Sorted by name; each name appears once (law L6). */
+  /** Sorted by name; each name appears once (docs/design.md, L6). */
   families: MetricFamily[];
   /** One message per family name that was seen with two different types. */
   conflicts: string[];
@@ -392,8 +392,8 @@ export interface RetiredTotalsJSON {
 }
 
 /**
- * The fold of dead workers (law L1): the sum of the counters, histograms and summary `_sum`/`_count` of every
- * retired worker's final snapshot. Gauges are not folded: a dead worker's gauges disappear (law L2).
+ * The fold of dead workers (docs/design.md, L1): the sum of the counters, histograms and summary `_sum`/`_count` of every
+ * retired worker's final snapshot. Gauges are not folded: a dead worker's gauges disappear (docs/design.md, L2).
  * Quantiles are not folded either (they cannot be merged). A family seen later with another type than the one
  * first folded is skipped (`mergeFamilies` reports the conflict when live workers still expose it).
  *

@@ -1,7 +1,7 @@
 // The metrics HTTP(S) server of the primary (or of the sidecar).
 //
 // It serves what a MetricsSource produces and nothing else: the server itself never blocks on anything but the
-// source, and the source is given a deadline too. TLS options are really wired (pitfall 12): with a CA bundle,
+// source, and the source is given a deadline too. TLS options are really wired (docs/design.md, pitfall 12): with a CA bundle,
 // a client without a certificate signed by it is refused at the TLS handshake. Basic and bearer auth compare
 // sha256 digests with timingSafeEqual, and secrets are never logged.
 

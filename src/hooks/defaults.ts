@@ -1,6 +1,6 @@
-// The seed's default hooks. The arbiter always runs them (after the user's hook of the same name, and
+// The default hooks of the Python Gunicorn Prometheus Exporter. The arbiter always runs them (after the user's hook of the same name, and
 // they are idempotent), so a config file that defines its own `whenReady` can never leave the metrics
-// server unstarted (the seed's pitfall: a silent empty /metrics).
+// server unstarted (docs/design.md, pitfall 14: a silent empty /metrics).
 
 import type { Arbiter } from '../arbiter/arbiter.js';
 import type { Hooks } from '../config/types.js';
@@ -74,7 +74,7 @@ export function withDefaultHooks(hooks: Hooks, metrics: boolean): Hooks {
   const out: Hooks = { ...hooks };
   for (const [name, fallback] of Object.entries(DEFAULTS) as [keyof typeof DEFAULTS, (...a: any[]) => unknown][]) {
     const user = hooks[name] as ((...a: any[]) => unknown) | undefined;
-    // The seed's examples assign the default itself (`whenReady = defaultWhenReady`): run it once.
+    // Its examples assign the default itself (`whenReady = defaultWhenReady`): run it once.
     if (!user || user === fallback) {
       (out as Record<string, unknown>)[name] = fallback;
     } else {

@@ -1,4 +1,4 @@
-// The seed's hook managers (HookManager, HookContext, EnvironmentManager, MetricsServerManager,
+// The hook managers of the Python Gunicorn Prometheus Exporter (HookManager, HookContext, EnvironmentManager, MetricsServerManager,
 // WorkerManager, ProcessManager), with camelCase methods. The default hooks are built from them.
 
 import type { Arbiter } from '../arbiter/arbiter.js';
@@ -48,7 +48,7 @@ export class HookManager {
   }
 }
 
-/** Publishes the resolved settings (CLI included) as the environment variables the seed's users read. */
+/** Publishes the resolved settings (CLI included) as the environment variables the Python exporter's users read. */
 export class EnvironmentManager {
   constructor(private readonly logger: HookLogger = consoleLogger) {}
 
@@ -75,7 +75,7 @@ export class MetricsServerManager {
     private readonly logger: HookLogger = arbiter.log,
   ) {}
 
-  /** Returns [port, collector] when metrics are enabled, else null (as the seed's `(port, registry)`). */
+  /** Returns [port, collector] when metrics are enabled, else null (as the Python exporter's `(port, registry)`). */
   setupServer(): [number, unknown] | null {
     const exporter = this.arbiter.exporter;
     if (!exporter) {

@@ -1,6 +1,6 @@
-// Metrics the primary owns: the seed's master metrics, the per-worker resource and state gauges
+// Metrics the primary owns: the master metrics of the Python exporter's API reference, the per-worker resource and state gauges
 // (from the primary's own records and /proc, so they stay true while a worker is blocked), and
-// the exporter's health. Only live workers have gauge series (law L2); `promfork_worker_pid` names the
+// the exporter's health. Only live workers have gauge series (docs/design.md, L2); `promfork_worker_pid` names the
 // process now in each seat (for `promfork top` and for finding a worker to inspect).
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';

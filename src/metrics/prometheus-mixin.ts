@@ -90,7 +90,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
       super.run();
       this.flushTimer = setInterval(() => {
         // Under traffic the quiet timer pushes; this catches the app's own changes and refreshes an idle snapshot.
-        if (performance.now() - this.collectedAt >= this.intervalMs * 0.9) void this.flush();
+        if (!this.current && performance.now() - this.collectedAt >= this.intervalMs * 0.9) void this.flush();
       }, this.intervalMs);
       this.flushTimer.unref();
       this.quietTimer = setTimeout(() => this.tick(), QUIET_MS);
@@ -118,12 +118,13 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
       const n = this.metrics.requests;
       if (n === this.collectedRequests) {
         this.armed = false; // a scrape's flush already took these counts
-      } else if (n === this.tickSeen && performance.now() - this.collectedAt >= QUIET_SPACING_MS) {
+      } else if (n === this.tickSeen && !this.current && performance.now() - this.collectedAt >= QUIET_SPACING_MS) {
         this.armed = false; // traffic paused: push now
         void this.flush();
       } else {
         this.tickSeen = n;
-        if (performance.now() - this.collectedAt >= this.intervalMs) void this.flush();
+        // A write in progress started less than an interval ago: no second one queued behind it.
+        if (!this.current && performance.now() - this.collectedAt >= this.intervalMs) void this.flush();
         this.quietTimer!.refresh();
       }
     }
@@ -182,7 +183,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
         const collectedAt = performance.now();
         let families = this.metrics.families();
         for (const r of this.appRegistries?.loaded() ?? []) families = families.concat((await r.getMetricsAsJSON()) as MetricFamily[]);
-        // The thread worker's threads: one snapshot per seat, their counters summed with ours (law L6).
+        // The thread worker's threads: one snapshot per seat, their counters summed with ours (docs/design.md, L6).
         const external = this.externalMetricFamilies();
         if (external) {
           const { mergeFamilies } = await import('../exporter/merge.js');
@@ -213,7 +214,7 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
         this.persistedBody = body;
         this.collectedRequests = requests;
         this.collectedAt = collectedAt;
-        // Persisted first (law L1), then announced: the primary reads it now, not when a scrape comes.
+        // Persisted first (docs/design.md, L1), then announced: the primary reads it now, not when a scrape comes.
         this.send({ t: 'pushed', seq: snapshot.seq });
         return true;
       } catch (err) {

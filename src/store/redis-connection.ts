@@ -11,7 +11,7 @@
 // or REDIS_PASSWORD, is the data nodes'; the sentinels' own password is REDIS_SENTINEL_PASSWORD. No password is
 // ever part of an error or a log line: every message goes through `redact`.
 
-import { createClient, createCluster, createSentinel } from 'redis';
+import { ErrorReply, createClient, createCluster, createSentinel } from 'redis';
 import { PromforkError } from '../errors.js';
 
 export type RedisMode = 'standalone' | 'sentinel' | 'cluster';
@@ -240,6 +240,7 @@ export function maskUrlText(text: string): string {
   if (!m) return text;
   const info = m[2]!;
   const colon = info.indexOf(':');
+  // The user name is kept when it is plain (`user:****@`, `:****@` with none); anything else is masked whole.
   const user = colon >= 0 && !/[@/]/.test(info.slice(0, colon)) ? `${info.slice(0, colon)}:` : '';
   return `${m[1]}${user}****@${text.slice(m[0].length)}`;
 }
@@ -282,6 +283,11 @@ export interface RedisLink {
   connect(): void;
   /** Every key matching `pattern` on every master (SCAN, never KEYS). */
   scan(pattern: string, count: number): Promise<string[]>;
+  /**
+   * An operation failed: in a cluster, a connection error may mean a master is gone and a replica took over, so the
+   * slot map is read again (at most once a second). node-redis does so by itself only for nodes it was connected to.
+   */
+  failed(err: unknown): void;
   /** Closes gracefully within `timeoutMs`, else destroys. */
   close(timeoutMs: number): Promise<void>;
 }
@@ -328,6 +334,9 @@ function createClusterClient(t: ResolvedTarget, o: LinkOptions) {
     defaults: { ...nodeOptions(t, o), socket },
     // A node that fails over: re-read the slot map after 1 s of reconnecting (not the default 5 s).
     topologyRefreshOnReconnectionAttemptStrategy: 1000,
+    // Connect to a node on its first command, not all of them at discovery: a discovery while a master is down
+    // (listed until its replica takes over) would otherwise wait for that master forever.
+    minimizeConnections: true,
   });
 }
 
@@ -383,6 +392,7 @@ function standaloneLink(t: ResolvedTarget, o: LinkOptions): RedisLink {
       if (!client.isOpen) client.connect().catch(() => undefined);
     },
     scan: (pattern, count) => scanNode(client as unknown as RedisCommands, pattern, count),
+    failed: () => undefined, // the client reconnects to the same address by itself
     close: (timeoutMs) => closeClient(client, timeoutMs),
   };
 }
@@ -415,6 +425,7 @@ function retryingConnect(start: () => Promise<unknown>, onFail: (err: Error) => 
 function clusterLink(t: ResolvedTarget, o: LinkOptions): RedisLink {
   const cluster = createClusterClient(t, o);
   let closed = false;
+  let lastRediscover = 0;
   cluster.on('error', (err: unknown) => o.events.error(asError(err), null));
   cluster.on('node-error', (err: unknown, node: RedisNodeAddress) => o.events.error(asError(err), formatAddress(node)));
   cluster.on('node-ready', (node: RedisNodeAddress) => o.events.ready(formatAddress(node)));
@@ -445,6 +456,11 @@ function clusterLink(t: ResolvedTarget, o: LinkOptions): RedisLink {
         cluster.masters.map(async (m) => scanNode((await cluster.nodeClient(m)) as unknown as RedisCommands, pattern, count)),
       );
       return [...new Set(keys.flat())];
+    },
+    failed(err) {
+      if (closed || !cluster.isReady || err instanceof ErrorReply || Date.now() - lastRediscover < 1000) return;
+      lastRediscover = Date.now();
+      cluster._slots.rediscover().catch((e: unknown) => o.events.error(asError(e), null));
     },
     close(timeoutMs) {
       closed = true;
@@ -500,6 +516,7 @@ function sentinelLink(t: ResolvedTarget, o: LinkOptions): RedisLink {
     },
     connect,
     scan: (pattern, count) => scanNode(raw, pattern, count),
+    failed: () => undefined, // node-redis asks the sentinels again when the master's connection fails
     close(timeoutMs) {
       closed = true;
       return closeClient(sentinel, timeoutMs);

@@ -90,7 +90,7 @@ export class RedisStore implements SnapshotStore {
   readonly ppid: number;
   readonly ttlMs: number;
   readonly timeoutMs: number;
-  /** The node-redis client, cluster or sentinel (for the seed API's `getClient()`); connected by the first operation. */
+  /** The node-redis client, cluster or sentinel (for the Python exporter's API: `getClient()`); connected by the first operation. */
   readonly client: RedisLink['raw'];
   /** One server, Redis Sentinel or Redis Cluster. */
   readonly mode: RedisMode;
@@ -117,6 +117,8 @@ export class RedisStore implements SnapshotStore {
   private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
   private closing: Promise<void> | null = null;
+  /** The last retired fold written (its text), to write again if a failover lost it. */
+  private lastRetired: string | null = null;
 
   constructor(opts: RedisStoreOptions) {
     if (!isPid(opts.ppid)) throw new TypeError(`RedisStore: ppid must be a positive integer, got ${opts.ppid}`);
@@ -222,6 +224,7 @@ export class RedisStore implements SnapshotStore {
   async writeRetired(data: unknown): Promise<void> {
     const text = encodeRetired(data, this.ppid);
     await this.run('write the retired fold', (c) => c.set(this.retiredKey, text, { expiration: { type: 'PX', value: this.ttlMs } }));
+    this.lastRetired = text;
   }
 
   async readRetired(): Promise<unknown | null> {
@@ -235,20 +238,27 @@ export class RedisStore implements SnapshotStore {
 
   /**
    * The primary's heartbeat: one pipeline of PEXPIRE for each live worker's key, the retired fold and the index, so
-   * nothing of a live server expires, even a worker blocked for longer than the TTL.
+   * nothing of a live server expires, even a worker blocked for longer than the TTL. A retired fold this store wrote
+   * that is gone (a failover lost the write: replication is asynchronous) is written again at once; the workers'
+   * snapshots come back with their next flush.
    */
   async refresh(pids: number[]): Promise<void> {
     const keys = [...new Set(pids.filter(isPid))].map((pid) => this.keyFor(pid));
     keys.push(this.retiredKey, this.indexKey);
-    await this.run('refresh the TTLs', (c) => {
+    const replies = await this.run('refresh the TTLs', (c) => {
       const batch = c.multi();
       for (const key of keys) batch.pExpire(key, this.ttlMs);
       return batch.execAsPipeline();
     });
+    const retired = this.lastRetired;
+    if (retired !== null && Number((replies as unknown[])[keys.length - 2]) === 0) {
+      await this.run('write the retired fold again', (c) => c.set(this.retiredKey, retired, { expiration: { type: 'PX', value: this.ttlMs }, condition: 'NX' }));
+    }
   }
 
   /** Remove every key of this run (found by SCAN, so stray ones too); never another run's. */
   async clear(): Promise<void> {
+    this.lastRetired = null; // the run is over: nothing to write again
     await this.run('clear the run', async () => {
       // The run's keys share one slot: one DEL per batch works in a cluster too.
       const keys = (await this.link.scan(`${globEscape(this.base)}*`, SCAN_COUNT)).filter((k) => isRunKey(k, this.base));
@@ -268,7 +278,7 @@ export class RedisStore implements SnapshotStore {
     return this.closing;
   }
 
-  // ---- for the sidecar exporter and the seed API ----
+  // ---- for the sidecar exporter and the Python exporter's API (promfork/redis) ----
 
   /** Every run (`instance:ppid`) under `prefix` that has an index or a retired fold (found by SCAN), sorted. */
   static async listInstances(client: RedisCommands, prefix: string): Promise<string[]> {
@@ -328,6 +338,7 @@ export class RedisStore implements SnapshotStore {
         return value;
       },
       (err: unknown) => {
+        this.link.failed(err);
         throw this.translate(err, what);
       },
     );

@@ -31,7 +31,7 @@ export interface Exposition {
   families: Map<string, ParsedFamily>;
   /** Every sample, in order. */
   samples: ParsedSample[];
-  /** Family names as declared by `# TYPE` lines, in order, duplicates kept (a family declared twice breaks law L6). */
+  /** Family names as declared by `# TYPE` lines, in order, duplicates kept (a family declared twice breaks law L6, docs/design.md). */
   types: string[];
 }
 

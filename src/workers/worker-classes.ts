@@ -11,13 +11,29 @@ import type { WorkerClass } from './base-worker.js';
 
 type Loader = () => Promise<WorkerClass>;
 
+/**
+ * A metrics class: the plain class with the metrics mixin, built once. Only the one class the worker runs is loaded
+ * (each plain class pulls its own modules: the thread worker its thread pool).
+ */
+function withMetricsOf(load: Loader): Loader {
+  let cls: Promise<WorkerClass> | null = null;
+  return () =>
+    (cls ??= Promise.all([load(), import('../metrics/prometheus-mixin.js')]).then(([plain, { withMetrics }]) =>
+      withMetrics(plain),
+    ));
+}
+
+const loadSync: Loader = async () => (await import('./sync-worker.js')).SyncWorker;
+const loadAsync: Loader = async () => (await import('./async-worker.js')).AsyncWorker;
+const loadThread: Loader = async () => (await import('./thread-worker.js')).ThreadWorker;
+
 const BUILTIN: Record<string, Loader> = {
-  SyncWorker: async () => (await import('./sync-worker.js')).SyncWorker,
-  AsyncWorker: async () => (await import('./async-worker.js')).AsyncWorker,
-  ThreadWorker: async () => (await import('./thread-worker.js')).ThreadWorker,
-  PrometheusWorker: async () => (await import('../metrics/prometheus-workers.js')).PrometheusWorker,
-  PrometheusAsyncWorker: async () => (await import('../metrics/prometheus-workers.js')).PrometheusAsyncWorker,
-  PrometheusThreadWorker: async () => (await import('../metrics/prometheus-workers.js')).PrometheusThreadWorker,
+  SyncWorker: loadSync,
+  AsyncWorker: loadAsync,
+  ThreadWorker: loadThread,
+  PrometheusWorker: withMetricsOf(loadSync),
+  PrometheusAsyncWorker: withMetricsOf(loadAsync),
+  PrometheusThreadWorker: withMetricsOf(loadThread),
 };
 
 /** The three kinds of built-in worker and their class names, plain and with metrics. */

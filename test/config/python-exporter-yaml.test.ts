@@ -14,6 +14,7 @@ import { layoutKeys } from '../../src/config/python-exporter-yaml.js';
 import type { Settings } from '../../src/config/types.js';
 import { freePort } from '../helpers/ports.js';
 import { APP, request, startServer } from '../helpers/server.js';
+import { startSidecar } from '../helpers/sidecar.js';
 import { until } from '../helpers/poll.js';
 import { cleanupTempDirs, rejectsError, tempDir } from './helpers.js';
 
@@ -225,7 +226,7 @@ describe('mistakes in the layout: one line naming the key and the file', () => {
 
 // The real server, started with the Python exporter's e2e/test_configs/basic.yml as it is. Its fixed port and
 // 0.0.0.0 are overridden by the environment (its documented precedence), so the test listens on loopback only.
-test('promfork -c e2e/test_configs/basic.yml serves the metrics and reports the ignored key once', async () => {
+test('promfork -c e2e/test_configs/basic.yml serves the metrics and reports the ignored key once, also across a reload', async () => {
   const port = await freePort();
   const multiproc = fs.mkdtempSync(path.join(os.tmpdir(), 'promfork-pyyaml-'));
   const { server, url } = await startServer(['-c', file('e2e--test_configs--basic.yml'), APP], {
@@ -237,6 +238,11 @@ test('promfork -c e2e/test_configs/basic.yml serves the metrics and reports the 
     return r.body.includes('gunicorn_worker_requests_total{worker_id=') ? r : undefined;
   });
   assert.equal(metrics.status, 200);
+  // A reload re-reads the file and replaces both workers: still one line.
+  const from = server.output.length;
+  server.signal('SIGHUP');
+  await server.waitFor(/Hang up: Master/, { from });
+  await server.waitForCount(/Worker booted/, 2, { from });
   const warnings = server.output.split('\n').filter((l) => l.includes('exporter.cleanup.db_files'));
   assert.equal(warnings.length, 1, server.output);
   assert.match(warnings[0]!, /\[WARNING\] .*e2e--test_configs--basic\.yml: `exporter\.cleanup\.db_files` is ignored: /);
@@ -283,5 +289,18 @@ test("promfork -c example/gunicorn-prometheus-exporter-ssl.yml requires client c
   assert.notEqual(await scrape({}), 200);
   await server.stop();
   fs.rmSync(pki, { recursive: true, force: true });
+  fs.rmSync(multiproc, { recursive: true, force: true });
+});
+
+// The sidecar reads the same files (its metrics server keys; the others mean nothing to it) and reports the same way.
+test('promfork exporter -c e2e/test_configs/basic.yml serves and reports the ignored key once', async () => {
+  const multiproc = fs.mkdtempSync(path.join(os.tmpdir(), 'promfork-pyyaml-'));
+  const { proc, metricsUrl } = await startSidecar(['-c', file('e2e--test_configs--basic.yml'), '--multiproc-dir', multiproc]);
+  const r = await request(metricsUrl);
+  assert.equal(r.status, 200);
+  assert.match(r.body, /^promfork_exporter_start_time_seconds \d+(\.\d+)?$/m);
+  const warnings = proc.output.split('\n').filter((l) => l.includes('exporter.cleanup.db_files'));
+  assert.equal(warnings.length, 1, proc.output);
+  await proc.stop();
   fs.rmSync(multiproc, { recursive: true, force: true });
 });

@@ -53,3 +53,24 @@ test('no rule records a name promfork emits itself', () => {
   assert.ok(emitted.has('gunicorn_worker_requests_total') && emitted.has('gunicorn_master_signals_total'), 'metrics.md was read');
   for (const { record } of rules) assert.ok(!emitted.has(record), `${record} is also a promfork metric`);
 });
+
+// Every family the Python exporter 0.2.4 declares (its metrics.py, and docker/sidecar.py), as exposed in the
+// Prometheus text format (prometheus_client appends _total to counters): each has its row in the migration guide.
+const PYTHON_EXPORTER_FAMILIES = [
+  'gunicorn_worker_requests_total', 'gunicorn_worker_request_duration_seconds', 'gunicorn_worker_memory_bytes',
+  'gunicorn_worker_cpu_percent', 'gunicorn_worker_uptime_seconds', 'gunicorn_worker_failed_requests_total',
+  'gunicorn_worker_error_handling_total', 'gunicorn_worker_state', 'gunicorn_worker_request_size_bytes',
+  'gunicorn_worker_response_size_bytes', 'gunicorn_worker_restart_total', 'gunicorn_worker_restart_count_total',
+  'gunicorn_master_worker_restart_total', 'gunicorn_master_worker_restart_count_total',
+  'gunicorn_sidecar_uptime_seconds', 'gunicorn_sidecar_multiproc_dir_size_bytes', 'gunicorn_sidecar_multiproc_files_count',
+  'gunicorn_sidecar_redis_connected',
+];
+
+test("docs/migration.md has a row for every family the Python exporter 0.2.4 emits", () => {
+  const migration = readFileSync(path.join(ROOT, 'docs', 'migration.md'), 'utf8');
+  const table = migration.slice(migration.indexOf('## Metrics, name by name'));
+  const firstCells = table.split('\n').filter((l) => l.startsWith('| `')).map((l) => l.split(' | ')[0]!);
+  for (const name of PYTHON_EXPORTER_FAMILIES) {
+    assert.ok(firstCells.some((cell) => cell.includes(`\`${name}\``)), `a row for ${name}`);
+  }
+});

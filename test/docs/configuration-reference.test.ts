@@ -48,7 +48,7 @@ describe('docs/configuration.md', () => {
     assert.match(row('metricsPort'), /\| `PROMETHEUS_METRICS_PORT` \| an integer between 0 and 65535 \| `9090` \|/);
     assert.match(row('metricsBind'), /\| `PROMETHEUS_BIND_ADDRESS` \| a non-empty string \| `0\.0\.0\.0` \|/);
     assert.match(row('multiprocDir'), /\| `\/tmp\/prometheus_multiproc` \|/);
-    assert.match(row('redisKeyPrefix'), /\| `REDIS_KEY_PREFIX` \| a non-empty string \| `gunicorn` \|/);
+    assert.match(row('redisKeyPrefix'), /\| `REDIS_KEY_PREFIX` \| a non-empty prefix without '\{' or '\}' \| `gunicorn` \|/);
     assert.match(row('metricsInstance'), /\| \$PROMFORK_INSTANCE, else the host name \|/);
     for (const key of ['redisPassword', 'redisUrl', 'metricsBasicAuth', 'metricsBearerToken']) {
       assert.ok(row(key).includes('Secret: `--check-config` shows it as `"********"`.'), key);

@@ -1,5 +1,5 @@
 // The hand-written docs stay true to the code: their links resolve, every error code is explained with its
-// exit status, the log lines they quote exist, and the migration table maps every name of the seed's API
+// exit status, the log lines they quote exist, and the migration table maps every name of the Python exporter's API
 // reference onto a name promfork really exports.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -147,7 +147,7 @@ describe('docs/migration.md', () => {
   const rows = doc.split('\n').filter((l) => l.startsWith('| '));
   const rowWith = (name: string) => rows.find((r) => r.includes(`\`${name}`));
 
-  it('maps every environment variable of the seed onto the same variable and its flag', () => {
+  it('maps every environment variable of the Python exporter onto the same variable and its flag', () => {
     for (const name of ['PROMETHEUS_MULTIPROC_DIR', 'PROMETHEUS_METRICS_PORT', 'PROMETHEUS_BIND_ADDRESS', 'GUNICORN_WORKERS', 'REDIS_ENABLED', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_DB', 'REDIS_KEY_PREFIX']) {
       const def = SETTINGS.find((d) => d.envVars?.includes(name));
       assert.ok(def, `${name} is a promfork setting's variable`);
@@ -157,13 +157,13 @@ describe('docs/migration.md', () => {
     }
   });
 
-  it('maps every hook, class and function of the seed onto a name promfork exports', async () => {
+  it('maps every hook, class and function of the Python exporter onto a name promfork exports', async () => {
     const modules: Record<string, Record<string, unknown>> = {
       'promfork/hooks': await import('../../src/hooks.js'),
       'promfork/redis': await import('../../src/redis.js'),
       promfork: await import('../../src/index.js'),
     };
-    const mapping: [seed: string, ours: string, module: keyof typeof modules][] = [
+    const mapping: [python: string, ours: string, module: keyof typeof modules][] = [
       ['default_on_starting', 'defaultOnStarting', 'promfork/hooks'],
       ['default_when_ready', 'defaultWhenReady', 'promfork/hooks'],
       ['default_worker_int', 'defaultWorkerInt', 'promfork/hooks'],
@@ -187,10 +187,10 @@ describe('docs/migration.md', () => {
       ['RedisMultiProcessCollector', 'RedisMultiProcessCollector', 'promfork/redis'],
       ['PrometheusMixin', 'SyncWorker', 'promfork'],
     ];
-    for (const [seed, ours, module] of mapping) {
-      const row = rowWith(seed);
-      assert.ok(row, `a row for ${seed}`);
-      assert.ok(row.includes(ours), `${seed}: ${ours} in its row`);
+    for (const [python, ours, module] of mapping) {
+      const row = rowWith(python);
+      assert.ok(row, `a row for ${python}`);
+      assert.ok(row.includes(ours), `${python}: ${ours} in its row`);
       assert.equal(typeof modules[module]![ours], 'function', `${module} exports ${ours}`);
     }
     // Methods of the managers, camelCase.
@@ -214,18 +214,18 @@ describe('docs/migration.md', () => {
     }
   });
 
-  it('maps every worker class of the seed onto a built-in worker class', async () => {
+  it('maps every worker class of the Python exporter onto a built-in worker class', async () => {
     const { resolveWorkerClass } = await import('../../src/workers/worker-classes.js');
-    for (const [seed, ours] of [
+    for (const [python, ours] of [
       ['PrometheusWorker', 'PrometheusWorker'],
       ['PrometheusThreadWorker', 'PrometheusThreadWorker'],
       ['PrometheusEventletWorker', 'PrometheusAsyncWorker'],
       ['PrometheusGeventWorker', 'PrometheusAsyncWorker'],
       ['PrometheusTornadoWorker', 'PrometheusAsyncWorker'],
     ]) {
-      const row = rowWith(seed);
-      assert.ok(row && row.includes(ours), `${seed}: ${ours}`);
-      for (const name of [seed, `gunicorn_prometheus_exporter.${seed}`, `gunicorn_prometheus_exporter.plugin.${seed}`]) {
+      const row = rowWith(python);
+      assert.ok(row && row.includes(ours), `${python}: ${ours}`);
+      for (const name of [python, `gunicorn_prometheus_exporter.${python}`, `gunicorn_prometheus_exporter.plugin.${python}`]) {
         assert.equal((await resolveWorkerClass(name, ROOT, true)).id, ours, name);
       }
     }

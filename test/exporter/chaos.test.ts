@@ -1,6 +1,6 @@
 // Chaos: under continuous requests and scrapes, workers are SIGKILLed, recycled by max-requests, replaced by
 // HUP and scaled by TTIN/TTOU. No counter or histogram series may ever decrease or vanish between two
-// consecutive scrapes (law L1), and the number of series after 50 restarts equals that after 1 (law L2).
+// consecutive scrapes (docs/design.md, L1), and the number of series after 50 restarts equals that after 1 (docs/design.md, L2).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { APP, loadLoop, startServer } from '../helpers/server.js';

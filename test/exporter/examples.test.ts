@@ -1,4 +1,4 @@
-// The seed's configuration examples, translated into examples/, each started for real; and the
+// The configuration examples of the Python Gunicorn Prometheus Exporter's API reference, translated into examples/, each started for real; and the
 // metrics server's auth options through the command line.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { scrape, sum } from '../helpers/metrics.js';
 
 const PLAIN = path.join(ROOT, 'examples', 'plain.js');
 
-test('examples/promfork.basic.config.js (the seed basic configuration) serves the app and its metrics', async () => {
+test('examples/promfork.basic.config.js (its basic configuration) serves the app and its metrics', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'promfork-basic-'));
   const { server, url, metricsUrl } = await startServer(['-c', path.join(ROOT, 'examples', 'promfork.basic.config.js'), '-b', '127.0.0.1:0', PLAIN], {
     env: { PROMETHEUS_METRICS_PORT: '0', PROMETHEUS_BIND_ADDRESS: '127.0.0.1', PROMETHEUS_MULTIPROC_DIR: path.join(dir, 'mp') },

@@ -153,7 +153,7 @@ describe('mergeFamilies', () => {
     assert.match(conflicts[0], /^metric family x: type gauge conflicts with counter/);
   });
 
-  it('exposes each family once even when every part has it (law L6), sorted by name', () => {
+  it('exposes each family once even when every part has it (docs/design.md, L6), sorted by name', () => {
     const parts = [0, 1, 2, 3].map((w) => [
       gauge('b', 'sum', [{ value: w, labels: { worker_id: `worker_${w}` } }]),
       counter('a_total', [{ value: 1, labels: {} }]),

@@ -39,7 +39,7 @@ test('N requests give exactly N, failures by exception and by 5xx counted once e
   assert.ok(sum(s, 'gunicorn_worker_memory_bytes', { worker_id: 'worker_0' }) > 10_000_000);
   assert.equal(sum(s, 'gunicorn_worker_state', { state: 'running' }), 2);
   assert.equal(sum(s, 'gunicorn_master_worker_restarts_total'), 0);
-  // Law L6: no family twice.
+  // Law L6 (docs/design.md): no family twice.
   assert.equal(new Set(s.types).size, s.types.length);
 });
 

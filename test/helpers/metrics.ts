@@ -6,7 +6,7 @@ export interface Scrape {
   text: string;
   /** `name{a="1",b="2"}` (labels sorted) → value. */
   samples: Map<string, number>;
-  /** Family names declared by `# TYPE`, in order (duplicates kept, to check law L6). */
+  /** Family names declared by `# TYPE`, in order (duplicates kept, to check law L6, docs/design.md). */
   types: string[];
   contentType: string;
   ms: number;
@@ -60,4 +60,25 @@ export function sum(s: Scrape, name: string, match: Record<string, string> = {})
 /** Every series of `name` (keys). */
 export function seriesOf(s: Scrape, name: string): string[] {
   return [...s.samples.keys()].filter((k) => k === name || k.startsWith(`${name}{`));
+}
+
+const MONOTONIC = /^(gunicorn_worker_requests_total|gunicorn_worker_request_duration_seconds_(count|bucket)|gunicorn_worker_failed_requests_total|gunicorn_worker_error_handling_total)(\{|$)/;
+
+/** Checks every counter and histogram series of the app's metrics against the previous scrape (docs/design.md, L1). */
+export class MonotonicWatch {
+  private previous = new Map<string, number>();
+  readonly violations: string[] = [];
+  readonly requestTotals: number[] = [];
+
+  see(s: Scrape): Scrape {
+    const now = new Map([...s.samples].filter(([k]) => MONOTONIC.test(k)));
+    for (const [key, before] of this.previous) {
+      const after = now.get(key);
+      if (after === undefined) this.violations.push(`${key} vanished (was ${before})`);
+      else if (after < before) this.violations.push(`${key} went from ${before} to ${after}`);
+    }
+    this.previous = now;
+    this.requestTotals.push(sum(s, 'gunicorn_worker_requests_total'));
+    return s;
+  }
 }

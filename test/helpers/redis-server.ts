@@ -4,8 +4,11 @@
 // No node:test hooks here, so a benchmark can import it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
+import tls from 'node:tls';
 import { createClient } from 'redis';
 import { freePort } from './ports.js';
 
@@ -51,6 +54,14 @@ export interface RedisServerOptions {
   args?: (port: number) => Promise<string[]> | string[];
   /** A configuration file written before the start (a sentinel rewrites its own), given the port. */
   config?: (port: number) => { path: string; text: string };
+  /** TLS only (no plain port): the server's certificate and key, and the CA that signed them (test/helpers/pki.ts). */
+  tls?: RedisTls;
+}
+
+export interface RedisTls {
+  cert: string;
+  key: string;
+  ca: string;
 }
 
 /** Start redis-server (`binary`, default REDIS_SERVER) on a free port: a few attempts, a port can be taken meanwhile. */
@@ -61,7 +72,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     const port = await freePort();
     const extra = opts.args ? await opts.args(port) : [];
     const config = opts.config?.(port) ?? null;
-    const r = new RedisInstance(port, opts.password, binary, extra, config);
+    const r = new RedisInstance(port, opts.password, binary, extra, config, opts.tls ?? null);
     try {
       await r.launch();
       return r;
@@ -86,8 +97,9 @@ class RedisInstance implements RedisServer {
     private readonly binary: string,
     private readonly extraArgs: string[] = [],
     private readonly config: { path: string; text: string } | null = null,
+    readonly tls: RedisTls | null = null,
   ) {
-    this.url = `redis://127.0.0.1:${port}`;
+    this.url = `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
   }
 
   get pid(): number {
@@ -101,6 +113,12 @@ class RedisInstance implements RedisServer {
   async launch(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
     if (this.password !== undefined) args.push('--requirepass', this.password);
+    if (this.tls !== null) {
+      // TLS only: the port is the TLS port; replication and the cluster bus use TLS too.
+      args.splice(0, 2, '--port', '0', '--tls-port', String(this.port));
+      args.push('--tls-cert-file', this.tls.cert, '--tls-key-file', this.tls.key, '--tls-ca-cert-file', this.tls.ca);
+      args.push('--tls-auth-clients', 'no', '--tls-replication', 'yes');
+    }
     if (this.config !== null) {
       // The file first (redis-server reads it, then the arguments). Written once: a sentinel rewrites it with what
       // it learnt (the current master, the other sentinels), which a restart keeps.
@@ -108,7 +126,9 @@ class RedisInstance implements RedisServer {
       args.unshift(this.config.path);
     }
     args.push(...this.extraArgs);
-    const proc = spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // A private working directory: a replica writes the RDB of its full sync there (never into the checkout).
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'promfork-redis-'));
+    const proc = spawn(this.binary, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     running.add(this);
     const onData = (chunk: Buffer) => {
@@ -131,7 +151,7 @@ class RedisInstance implements RedisServer {
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (exitedEarly) throw new Error(`redis-server exited before accepting connections:\n${this.log}`);
-      if (await ping(this.port)) return;
+      if (await ping(this.port, this.tls)) return;
       if (Date.now() > deadline) throw new Error(`redis-server did not answer PING on port ${this.port} within 10 s:\n${this.log}`);
       await Promise.race([delay(20), this.exited]);
     }
@@ -167,7 +187,7 @@ class RedisInstance implements RedisServer {
   async cli(...args: (string | number)[]): Promise<string> {
     if (this.admin !== null && !this.admin.isReady) await this.closeAdmin(); // closed by the server (a sentinel's CLIENT KILL)
     if (this.admin === null) {
-      const client = createAdmin(this.port, this.password);
+      const client = createAdmin(this.port, this.password, this.tls);
       client.on('error', () => undefined); // failures surface as rejected commands
       this.admin = client;
       await client.connect();
@@ -214,10 +234,11 @@ class RedisInstance implements RedisServer {
   }
 }
 
-function createAdmin(port: number, password: string | undefined) {
+function createAdmin(port: number, password: string | undefined, tls: RedisTls | null) {
+  const secure = tls ? { tls: true as const, ca: readFileSync(tls.ca) } : {};
   return createClient({
     RESP: 2,
-    socket: { host: '127.0.0.1', port, connectTimeout: 2000, reconnectStrategy: false },
+    socket: { host: '127.0.0.1', port, connectTimeout: 2000, reconnectStrategy: false, ...secure },
     disableClientInfo: true,
     maintNotifications: 'disabled',
     ...(password !== undefined ? { password } : {}),
@@ -225,9 +246,9 @@ function createAdmin(port: number, password: string | undefined) {
 }
 
 /** True when a server on `port` answers PING (+PONG, or -NOAUTH when it requires a password: it accepts). */
-function ping(port: number): Promise<boolean> {
+function ping(port: number, tlsFiles: RedisTls | null = null): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+    const sock = tlsFiles ? tls.connect({ host: '127.0.0.1', port, ca: readFileSync(tlsFiles.ca) }) : net.connect({ host: '127.0.0.1', port });
     let buf = '';
     const done = (ok: boolean) => {
       clearTimeout(timer);
@@ -236,7 +257,7 @@ function ping(port: number): Promise<boolean> {
     };
     const timer = setTimeout(() => done(false), 1000);
     sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('*1\r\n$4\r\nPING\r\n'));
+    sock.once(tlsFiles ? 'secureConnect' : 'connect', () => sock.write('*1\r\n$4\r\nPING\r\n'));
     sock.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
       if (buf.includes('\r\n')) done(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH'));

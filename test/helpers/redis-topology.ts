@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.js';
-import { startRedisServer, type RedisServer } from './redis-server.js';
+import { startRedisServer, type RedisServer, type RedisTls } from './redis-server.js';
 
 export const REDIS_CLI =
   process.env.PROMFORK_TEST_REDIS_CLI ?? (existsSync('/usr/bin/redis-cli') ? '/usr/bin/redis-cli' : 'redis-cli');
@@ -124,7 +124,7 @@ export function keySlot(key: string): number {
   return crc % 16384;
 }
 
-export async function startRedisCluster(opts: { masters?: number; replicas?: number; password?: string } = {}): Promise<RedisCluster> {
+export async function startRedisCluster(opts: { masters?: number; replicas?: number; password?: string; tls?: RedisTls } = {}): Promise<RedisCluster> {
   const masters = opts.masters ?? 3;
   const replicas = opts.replicas ?? 0;
   const password = opts.password;
@@ -135,7 +135,9 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
       nodes.push(
         await startRedisServer({
           password,
+          ...(opts.tls ? { tls: opts.tls } : {}),
           args: async (port) => [
+            ...(opts.tls ? ['--tls-cluster', 'yes'] : []),
             '--cluster-enabled', 'yes',
             // Its own bus port (not port + 10000, which may be above 65535 or taken).
             '--cluster-port', String(await freePort()),
@@ -150,7 +152,10 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
       );
     }
     await redisCli(
-      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
+      [
+        ...(opts.tls ? ['--tls', '--cacert', opts.tls.ca] : []),
+        '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes',
+      ],
       password,
     );
   } catch (err) {
@@ -168,7 +173,7 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
 
   const cluster: RedisCluster = {
     nodes,
-    url: `redis+cluster://${nodes.slice(0, masters).map((n) => `127.0.0.1:${n.port}`).join(',')}`,
+    url: `${opts.tls ? 'rediss' : 'redis'}+cluster://${nodes.slice(0, masters).map((n) => `127.0.0.1:${n.port}`).join(',')}`,
     password,
     async waitHealthy() {
       await poll('the cluster to be healthy (cluster_state:ok, one slot map on every live node)', async () => {
@@ -216,7 +221,7 @@ export async function startRedisCluster(opts: { masters?: number; replicas?: num
 // ---- sentinel ----
 
 export async function startRedisSentinel(
-  opts: { replicas?: number; sentinels?: number; password?: string; sentinelPassword?: string; masterName?: string } = {},
+  opts: { replicas?: number; sentinels?: number; password?: string; sentinelPassword?: string; masterName?: string; tls?: RedisTls } = {},
 ): Promise<RedisSentinelSetup> {
   const replicaCount = opts.replicas ?? 1;
   const sentinelCount = opts.sentinels ?? 3;
@@ -230,16 +235,18 @@ export async function startRedisSentinel(
   const replicas: RedisServer[] = [];
   const sentinels: RedisServer[] = [];
   try {
-    master = await startRedisServer({ password, args: () => auth });
+    const tls = opts.tls ? { tls: opts.tls } : {};
+    master = await startRedisServer({ password, ...tls, args: () => auth });
     all.push(master);
     for (let i = 0; i < replicaCount; i++) {
-      const r = await startRedisServer({ password, args: () => [...auth, '--replicaof', '127.0.0.1', String(master.port)] });
+      const r = await startRedisServer({ password, ...tls, args: () => [...auth, '--replicaof', '127.0.0.1', String(master.port)] });
       replicas.push(r);
       all.push(r);
     }
     for (let i = 0; i < sentinelCount; i++) {
       const s = await startRedisServer({
         password: sentinelPassword,
+        ...tls,
         config: (port) => ({
           path: path.join(dir, `sentinel-${port}.conf`),
           text: [
@@ -277,7 +284,7 @@ export async function startRedisSentinel(
     replicas,
     sentinels,
     masterName,
-    url: `redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${masterName}`,
+    url: `${opts.tls ? 'rediss' : 'redis'}+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${masterName}`,
     password,
     sentinelPassword,
     async currentMaster() {

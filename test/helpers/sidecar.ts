@@ -2,9 +2,12 @@
 import assert from 'node:assert/strict';
 import { PromforkProcess, request, type Started } from './server.js';
 
-/** Start `promfork exporter ARGS` on a free loopback port; its /metrics URL from its log. Stopped after the file. */
-export async function startSidecar(args: string[]): Promise<{ proc: PromforkProcess; metricsUrl: string }> {
-  const proc = new PromforkProcess(['exporter', ...args, '--metrics-port', '0', '--metrics-bind', '127.0.0.1']);
+/**
+ * Start `promfork exporter ARGS` (with `env` added: passwords never go on a command line) on a free loopback port;
+ * its /metrics URL from its log. Stopped after the file.
+ */
+export async function startSidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ proc: PromforkProcess; metricsUrl: string }> {
+  const proc = new PromforkProcess(['exporter', ...args, '--metrics-port', '0', '--metrics-bind', '127.0.0.1'], { env });
   const m = await Promise.race([
     proc.waitFor(/Serving metrics on (http:\/\/\S+\/metrics)/),
     proc.exited.then(({ code }) => {

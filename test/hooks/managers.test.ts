@@ -1,4 +1,4 @@
-// The seed's hook managers and the composition of default hooks (pure logic).
+// The hook managers of the Python Gunicorn Prometheus Exporter and the composition of default hooks (pure logic).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EnvironmentManager, HookContext, HookManager, WorkerManager } from '../../src/hooks/managers.js';

@@ -72,7 +72,7 @@ test('Redis mode: exact sums on /metrics, no file, keys namespaced prefix:{insta
   ]);
   assert.equal(sum(s, 'promfork_store_up', { store: 'redis' }), 1);
   assert.equal(seriesOf(s, 'promfork_store_up').length, 1, 'only the redis store is reported');
-  assert.equal(new Set(s.types).size, s.types.length, 'no family twice (L6)');
+  assert.equal(new Set(s.types).size, s.types.length, 'no family twice (docs/design.md, L6)');
 
   // Every key is this run's: `${prefix}:${instance}:${ppid}:`, with one snapshot per worker (and the index).
   const workers = server.workerPids();

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { APP, loadLoop, request, startServer } from '../helpers/server.js';
-import { scrape, sum, type Scrape } from '../helpers/metrics.js';
+import { MonotonicWatch, scrape, sum } from '../helpers/metrics.js';
 import { startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/poll.js';
 
@@ -11,27 +11,6 @@ function redisEnv(port: number): NodeJS.ProcessEnv {
   return { REDIS_ENABLED: 'true', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port) };
 }
 
-
-const MONOTONIC = /^(gunicorn_worker_requests_total|gunicorn_worker_request_duration_seconds_(count|bucket)|gunicorn_worker_failed_requests_total|gunicorn_worker_error_handling_total)(\{|$)/;
-
-/** Checks every counter and histogram series of the app's metrics against the previous scrape (law L1). */
-class MonotonicWatch {
-  private previous = new Map<string, number>();
-  readonly violations: string[] = [];
-  readonly requestTotals: number[] = [];
-
-  see(s: Scrape): Scrape {
-    const now = new Map([...s.samples].filter(([k]) => MONOTONIC.test(k)));
-    for (const [key, before] of this.previous) {
-      const after = now.get(key);
-      if (after === undefined) this.violations.push(`${key} vanished (was ${before})`);
-      else if (after < before) this.violations.push(`${key} went from ${before} to ${after}`);
-    }
-    this.previous = now;
-    this.requestTotals.push(sum(s, 'gunicorn_worker_requests_total'));
-    return s;
-  }
-}
 
 test('Redis down at start: the server serves, store_up is 0 and the log says what to check; metrics resume when Redis comes up', async () => {
   const redis = await startRedis();
@@ -53,7 +32,7 @@ test('Redis down at start: the server serves, store_up is 0 and the log says wha
   const down = await scrape(metricsUrl);
   assert.ok(down.ms < 1000, `scrape took ${down.ms} ms`);
   assert.equal(down.samples.get('promfork_store_up{store="redis"}'), 0, down.text);
-  // Nothing is exposed that was not persisted (L1): no request count yet.
+  // Nothing is exposed that was not persisted (docs/design.md, L1): no request count yet.
   assert.equal(sum(down, 'gunicorn_worker_requests_total'), 0);
 
   const from = server.output.length;

@@ -50,7 +50,7 @@ test('sidecar on Redis: one instance, or all labelled by server; health metrics 
     'gunicorn_worker_requests_total{worker_id="worker_1"}',
   ]);
   assert.doesNotMatch(sa.text, /^gunicorn_\S*server="/m);
-  assert.equal(new Set(sa.types).size, sa.types.length, 'no family twice (L6)');
+  assert.equal(new Set(sa.types).size, sa.types.length, 'no family twice (docs/design.md, L6)');
 
   // All instances: each series labelled with its server, exact per-server sums.
   const sAll = await scrape(all.metricsUrl);
@@ -64,7 +64,7 @@ test('sidecar on Redis: one instance, or all labelled by server; health metrics 
     'gunicorn_worker_requests_total{server="pod-a",worker_id="worker_1"}',
     'gunicorn_worker_requests_total{server="pod-b",worker_id="worker_0"}',
   ]);
-  assert.equal(new Set(sAll.types).size, sAll.types.length, 'no family twice (L6)');
+  assert.equal(new Set(sAll.types).size, sAll.types.length, 'no family twice (docs/design.md, L6)');
 
   // The sidecar's own health metrics, served by both...
   for (const s of [sa, sAll]) {
@@ -146,7 +146,7 @@ test('sidecar on a directory store: exact counts of a running directory-mode ser
   assert.equal(seriesOf(s, 'gunicorn_worker_requests_total').length, 2);
   assert.equal(s.samples.get('promfork_exporter_store_up{store="directory"}'), 1, s.text);
   assert.equal(seriesOf(s, 'promfork_exporter_snapshot_age_seconds').length, 2);
-  assert.equal(new Set(s.types).size, s.types.length, 'no family twice (L6)');
+  assert.equal(new Set(s.types).size, s.types.length, 'no family twice (docs/design.md, L6)');
   // It follows the server.
   await traffic(server, 4, 0);
   await flushed(server, 19);

@@ -338,6 +338,21 @@ describe('TTL and heartbeat', () => {
     assert.ok(notLive > 0 && notLive <= 5000, `a pid not given is not refreshed: PTTL ${notLive}`);
   });
 
+  test('a retired fold lost behind the store’s back (a failover) is written again by the next refresh, never after clear()', async () => {
+    const { store } = open();
+    await store.writeRetired({ folded: [7], totals: 'x' });
+    await redis.cli('DEL', store.retiredKey);
+    const calls = await commandDelta(redis, () => store.refresh([]));
+    assert.deepEqual(calls, { pexpire: 2, set: 1 });
+    assert.deepStrictEqual(await store.readRetired(), { folded: [7], totals: 'x' });
+    assert.ok(Number(await redis.cli('PTTL', store.retiredKey)) > 0);
+    // Present: only the PEXPIREs.
+    assert.deepEqual(await commandDelta(redis, () => store.refresh([])), { pexpire: 2 });
+    await store.clear();
+    await store.refresh([]);
+    assert.equal(await redis.cli('EXISTS', store.retiredKey), '0');
+  });
+
   test('an expired worker is simply gone from readAll (no problem reported)', async () => {
     const { store } = open({ ttlSeconds: 60 });
     await store.writeSnapshot(snapshot(81, 0));
