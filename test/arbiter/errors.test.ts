@@ -125,7 +125,7 @@ test('a value of the wrong type exits 1 naming the option, key or environment va
     await expectFailure(['--timeout', '-1', ...BIND, APP], {
       code: 1,
       error: 'PROMFORK_ERR_INVALID_VALUE',
-      line: /^Error: --timeout expects a number >= 0, got "-1"/,
+      line: /^Error: --timeout expects a number between 0 and 2147483, got "-1"/,
     });
   });
   await t.test('workers: "two" in a YAML config', async () => {
