@@ -402,6 +402,8 @@ export class RedisStore implements SnapshotStore {
       if (this.nodesDown.delete(node)) this.log.info?.(`metrics: Redis ${this.mode} at ${this.address}: ${node} is reachable again`);
       return;
     }
+    // Sentinels report no recovery of their own: a ready connection clears them (logged again if they fail again).
+    for (const n of this.nodesDown) if (isSentinel(n)) this.nodesDown.delete(n);
     if (this.outage !== null) {
       this.outage = null;
       this.outageNode = null;

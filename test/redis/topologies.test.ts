@@ -202,7 +202,7 @@ test('Redis Sentinel: SENTINEL FAILOVER, then the new master killed, under load:
   for (const out of [s.server.output, side.proc.output]) assertNoSecret('the output', out);
 });
 
-test('Redis Cluster: the master of the run killed under load, its replica takes over: no failed request, counters never go back, exact after', async () => {
+test('Redis Cluster: the master of the run killed under load, its replica takes over: no failed request, counters never go back, exact after; the old master rejoins as a replica', async () => {
   const cluster = await startCluster({ masters: 3, replicas: 1, password: PASSWORD });
   const env = { REDIS_ENABLED: 'true', REDIS_URL: cluster.url, REDIS_PASSWORD: PASSWORD };
   const s = await startServer([APP, '-w', '2', '--metrics-instance', 'pod-c'], { env });
@@ -220,6 +220,21 @@ test('Redis Cluster: the master of the run killed under load, its replica takes 
   const owner = await cluster.masterOf(indexKey);
   assert.notEqual(owner, victim);
   assert.equal(await owner.cli('EXISTS', indexKey), '1');
+
+  // The old master restarted: it rejoins as a replica of the new one (its node file kept), and counting goes on exactly.
+  const before = sum(await scrape(s.metricsUrl), 'gunicorn_worker_requests_total');
+  await victim.restart();
+  await cluster.waitHealthy();
+  await until('the restarted node is a replica', async () => ((JSON.parse(await victim.cli('ROLE')) as string[])[0] === 'slave' ? true : undefined));
+  assert.equal(await cluster.masterOf(indexKey), owner);
+  await traffic(s, 7, 1);
+  await flushed(s, before + 8);
+  const q = await until('the sidecar serves the count after the restart', async () => {
+    const x = await scrape(side.metricsUrl);
+    return sum(x, 'gunicorn_worker_requests_total') === before + 8 ? x : undefined;
+  });
+  assert.equal(sum(q, 'gunicorn_worker_failed_requests_total'), 1);
+  assert.equal(sum(await scrape(s.metricsUrl), 'promfork_held_decreases_total'), 0);
 });
 
 test('TLS: rediss+cluster:// and rediss+sentinel:// (TLS-only nodes and sentinels, passwords): exact counts on the primary and the sidecar', async (t) => {
