@@ -1,10 +1,10 @@
 // The test command (`npm test`, and .ci/run on every Node line): a preflight for the system tools the tests run,
 // then node:test over the test files, on the Node binary running this script (process.execPath).
 //
-//   node --import tsx scripts/test.ts [--preflight] [PATH...]
+//   node --import tsx scripts/test.ts [--preflight] [--NODE-TEST-OPTION...] [PATH...]
 //
 // PATH: test files or directories (default: every test/*/*.test.ts). --preflight: check (and install) the tools,
-// run nothing. A missing tool is installed with apt-get when this runs as root on a Debian-like system; otherwise
+// run nothing. Other --options go to node's test runner (--test-name-pattern=HUP). A missing tool is installed with apt-get when this runs as root on a Debian-like system; otherwise
 // the run stops at once with the command to run. PROMFORK_TEST_SKIP=NAME,... opts out of the tests that need a
 // tool (names: test/helpers/tools.ts); what did not run is named before and after the run.
 
@@ -93,7 +93,9 @@ function optOutReport(skip: Set<string>, excluded: string[]): string {
 function main(): void {
   const argv = process.argv.slice(2);
   const preflightOnly = argv.includes('--preflight');
-  const paths = argv.filter((a) => a !== '--preflight');
+  // Other options go to node's test runner (e.g. --test-name-pattern=HUP).
+  const runnerOptions = argv.filter((a) => a.startsWith('--') && a !== '--preflight');
+  const paths = argv.filter((a) => !a.startsWith('--'));
   let skip: Set<string>;
   try {
     skip = optedOut();
@@ -114,7 +116,7 @@ function main(): void {
   files = files.filter((f) => !excluded.includes(f));
   const report = optOutReport(skip, excluded);
   process.stdout.write(`promfork tests: ${files.length} files on ${line}, ${process.execPath}\n${report}`);
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { cwd: ROOT, stdio: 'inherit' });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...runnerOptions, ...files], { cwd: ROOT, stdio: 'inherit' });
   // Ctrl-C reaches the test runner too (same process group): let it finish its report.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => {
