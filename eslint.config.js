@@ -2,8 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  // Fixtures that are broken on purpose (an app with a syntax error).
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'test/fixtures/errors/syntax-error.*'] },
+  // Fixtures that are broken on purpose (an app with a syntax error); the Node binaries of .ci/run.
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'test/fixtures/errors/syntax-error.*', '.ci/cache/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

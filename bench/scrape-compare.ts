@@ -93,7 +93,7 @@ function spec(kind: Kind, workers: number): ServerSpec {
 /** Ready: /metrics shows the app's series (every worker contributed) and, for promfork, every seat running. */
 async function waitReady(server: Server, kind: Kind, workers: number, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  let last = '';
+  let last: string;
   for (;;) {
     const r = await scrape(server.metricsUrl, false, false);
     if (r.error === null) {

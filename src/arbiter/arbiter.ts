@@ -122,6 +122,9 @@ export class Arbiter {
     for (const l of this.listeners) this.log.info(`Listening at: ${l.url} (${this.pid})`);
     this.log.info(usingWorkerLine(this.workerClass));
     await callHook(this.log, this.hooks, 'whenReady', this);
+    // The exporter starts at this fixed point, whatever the hooks did (the default whenReady, if it ran, already
+    // started it: this is then a no-op).
+    await this.exporter?.startServer();
   }
 
   /** The config file's ignored keys, each reported once in the primary's life (a reload repeats none). */
@@ -577,6 +580,7 @@ export class Arbiter {
     if (reason) this.log.info(`Reason: ${reason}`);
     this.pidfile?.unlink(this.pid);
     await callHook(this.log, this.hooks, 'onExit', this);
+    await this.exporter?.stop(); // idempotent: a no-op when the default onExit stopped it
     this.removeSignals();
     await this.log.close();
     process.exit(status);

@@ -97,6 +97,12 @@ const HEADERS_TIMEOUT_MS = 5_000;
 const TIMEOUT_CHECK_MS = 1_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Open connections the metrics port keeps at once; more are closed as soon as accepted. Its own budget, apart from
+ * the app port's: a flood of (idle) connections to the metrics port cannot take the primary's descriptors, and
+ * each one it keeps is closed by the headers timeout. Scrapers need one connection each.
+ */
+export const METRICS_MAX_CONNECTIONS = 32;
 /** Bodies larger than this are gzipped when the client accepts gzip. */
 export const GZIP_MIN_BYTES = 1024;
 const ALLOW = 'GET, HEAD';
@@ -421,6 +427,7 @@ export class MetricsServer {
           handler,
         )
       : http.createServer(timeouts, handler);
+    server.maxConnections = METRICS_MAX_CONNECTIONS;
     this.server = server;
 
     const address = `${hostForUrl(this.host)}:${port}`;

@@ -25,6 +25,7 @@ export class PrimaryExporter {
   private sampleTimer: NodeJS.Timeout | null = null;
   private serverStarting: Promise<void> | null = null;
   private masterSeq = 0;
+  private stopped = false;
   private ticks = 0;
 
   constructor(private readonly arbiter: Arbiter) {}
@@ -95,7 +96,10 @@ export class PrimaryExporter {
     }
   }
 
+  /** Stop the server and release the store; once (the arbiter calls it at exit, the default onExit hook too). */
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     if (this.sampleTimer) clearInterval(this.sampleTimer);
     await this.server?.close();
     // A shared Redis outlives the server: remove this run, as its /metrics is gone too (the directory's

@@ -5,6 +5,7 @@ import { Logger } from '../logging/logger.js';
 import { VERSION } from '../version.js';
 import { MetricsServer, metricsServerOptions } from './metrics-server.js';
 import { SidecarSource } from './sidecar.js';
+import { checkStoreDirectory } from '../store/directory-store.js';
 
 export const SIDECAR_USAGE = `Usage: promfork exporter [options]
 
@@ -26,6 +27,8 @@ export async function runSidecar(argv: string[]): Promise<void> {
     return;
   }
   const s = config.settings;
+  // An unsafe store directory stops the start (one line, exit 1), as it does the primary's.
+  if (!s.redisEnabled) await checkStoreDirectory(s.multiprocDir);
   const log = new Logger({ errorlog: s.errorlog, loglevel: s.loglevel, accesslog: null });
   const store = s.redisEnabled ? 'redis' : `directory ${s.multiprocDir}`;
   log.info(`Starting promfork exporter ${VERSION} (store: ${store}, ${s.allInstances ? 'all instances' : `instance ${s.metricsInstance}`})`);

@@ -8,14 +8,14 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Settings } from '../config/types.js';
 import type { MetricFamily, Snapshot } from '../store/snapshot.js';
 import type { SnapshotStore } from '../store/store.js';
-import { DirectoryStore } from '../store/directory-store.js';
+import { DirectoryStore, checkStoreDirectory } from '../store/directory-store.js';
 import { RedisStore } from '../store/redis-store.js';
 import { redisOptions } from '../store/open-store.js';
 import { RetiredTotals, mergeFamilies } from './merge.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, formatOpenMetrics, formatPrometheus } from './exposition.js';
 import type { MetricsSource } from './metrics-server.js';
 import { workerId } from '../metrics/worker-metrics.js';
-import { isAlive } from '../pid-alive.js';
+import { isPromforkPrimary } from '../pid-alive.js';
 
 interface Log {
   info(msg: string): void;
@@ -137,11 +137,15 @@ export class SidecarSource implements MetricsSource {
   }
 
   private async directoryRuns(): Promise<{ server: string; ppid: number }[]> {
-    const names = await readdir(this.s.multiprocDir);
+    // The checks the primary makes, on every scrape: a directory that is not private is not read at all.
+    await checkStoreDirectory(this.s.multiprocDir);
+    const entries = await readdir(this.s.multiprocDir, { withFileTypes: true });
     const ppids = new Set<number>();
-    for (const name of names) {
-      const m = /^promfork-(\d+)-(?:\d+|retired)\.json$/.exec(name);
-      if (m && isAlive(Number(m[1]))) ppids.add(Number(m[1]));
+    for (const entry of entries) {
+      const m = /^promfork-(\d+)-(?:\d+|retired)\.json$/.exec(entry.name);
+      // Only regular files (a FIFO or a link named like a snapshot is not one), and only a pid that is really a
+      // promfork primary of this user (not 1, not a recycled pid).
+      if (m && entry.isFile() && isPromforkPrimary(Number(m[1]))) ppids.add(Number(m[1]));
     }
     // A directory does not record server names: one live primary is this instance; several sharing the directory
     // are told apart by their pid (`NAME-PID`), and a line says how to give each its own name.

@@ -41,26 +41,53 @@ export function encodeRetired(data: unknown, ppid: number): string {
 }
 
 // ---- reading ----
+//
+// What is read back is not trusted: another user may write to a shared Redis or to a store directory that is not
+// private. Names must follow Prometheus' grammar (a name with a newline would print its own line on /metrics), a
+// snapshot's seq is bounded (a huge one would make every later real snapshot of that worker look stale), and a
+// value larger than any real snapshot is refused before it is parsed (parsing blocks the reading process).
+
+/** The largest snapshot or retired fold read back, in UTF-16 code units of its JSON text (about bytes). */
+export const MAX_STORED_TEXT = 8 * 1024 * 1024;
+/** The largest seq read back: 2^40, a snapshot every millisecond for 34 years. */
+export const MAX_SEQ = 2 ** 40;
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** A name for a message: at most 60 characters, JSON-quoted (no control character reaches a log line). */
+function shown(v: unknown): string {
+  const text = JSON.stringify(typeof v === 'string' && v.length > 60 ? `${v.slice(0, 57)}...` : v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** JSON.parse, with a message that never quotes the text (it may be a file a planted link points to). */
+function parseJson(text: string): { value: unknown } | string {
+  if (text.length > MAX_STORED_TEXT) return `too large (${text.length} characters, at most ${MAX_STORED_TEXT})`;
+  try {
+    return { value: JSON.parse(text) };
+  } catch {
+    return `invalid JSON (${text.length} characters)`;
+  }
+}
 
 const TYPES = new Set<MetricType>(['counter', 'gauge', 'histogram', 'summary']);
 const AGGREGATORS = new Set<Aggregator>(['sum', 'first', 'min', 'max', 'average', 'omit']);
 
 /** The snapshot in `text`, checked against the pid and ppid its file (or key) name gives; else what is wrong with it. */
 export function parseSnapshot(text: string, pid: number, ppid: number): Snapshot | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    return `invalid JSON (${(err as Error).message})`;
-  }
+  const parsed = parseJson(text);
+  if (typeof parsed === 'string') return parsed;
+  const v = parsed.value;
   if (!isRecord(v)) return 'not a snapshot (not a JSON object)';
-  if (v.version !== 1) return `unsupported snapshot version ${JSON.stringify(v.version)} (expected 1)`;
-  if (v.pid !== pid) return `holds the snapshot of pid ${JSON.stringify(v.pid)}, but its name says pid ${pid}`;
-  if (v.ppid !== ppid) return `holds a snapshot of primary ${JSON.stringify(v.ppid)}, but its name says ${ppid}`;
+  if (v.version !== 1) return `unsupported snapshot version ${shown(v.version)} (expected 1)`;
+  if (v.pid !== pid) return `holds the snapshot of pid ${shown(v.pid)}, but its name says pid ${pid}`;
+  if (v.ppid !== ppid) return `holds a snapshot of primary ${shown(v.ppid)}, but its name says ${ppid}`;
   for (const key of ['seat', 'seq'] as const) {
-    if (!Number.isSafeInteger(v[key]) || (v[key] as number) < 0) return `bad ${key} ${JSON.stringify(v[key])}`;
+    if (!Number.isSafeInteger(v[key]) || (v[key] as number) < 0) return `bad ${key} ${shown(v[key])}`;
   }
-  if (typeof v.takenAt !== 'number' || !Number.isFinite(v.takenAt)) return `bad takenAt ${JSON.stringify(v.takenAt)}`;
+  if ((v.seq as number) > MAX_SEQ) return `bad seq ${v.seq as number} (at most ${MAX_SEQ})`;
+  if (typeof v.takenAt !== 'number' || !Number.isFinite(v.takenAt)) return `bad takenAt ${shown(v.takenAt)}`;
   if (!Array.isArray(v.metrics)) return 'bad metrics (not an array)';
   for (let i = 0; i < v.metrics.length; i++) {
     const problem = checkFamily(v.metrics[i]);
@@ -72,36 +99,36 @@ export function parseSnapshot(text: string, pid: number, ppid: number): Snapshot
 /** Checks a family in place, decoding its non-finite values; null when it is valid. */
 function checkFamily(f: unknown): string | null {
   if (!isRecord(f)) return 'not an object';
-  if (typeof f.name !== 'string' || f.name === '') return 'bad name';
+  if (typeof f.name !== 'string' || !METRIC_NAME.test(f.name)) return `bad metric name ${shown(f.name)}`;
   const where = `(${f.name})`;
   if (typeof f.help !== 'string') return `bad help ${where}`;
-  if (!TYPES.has(f.type as MetricType)) return `bad type ${JSON.stringify(f.type)} ${where}`;
-  if (!AGGREGATORS.has(f.aggregator as Aggregator)) return `bad aggregator ${JSON.stringify(f.aggregator)} ${where}`;
+  if (!TYPES.has(f.type as MetricType)) return `bad type ${shown(f.type)} ${where}`;
+  if (!AGGREGATORS.has(f.aggregator as Aggregator)) return `bad aggregator ${shown(f.aggregator)} ${where}`;
   if (!Array.isArray(f.values)) return `bad values ${where}`;
   for (const s of f.values as unknown[]) {
     if (!isRecord(s)) return `a sample is not an object ${where}`;
     if (typeof s.value === 'string' && s.value in DECODE) s.value = DECODE[s.value];
-    else if (typeof s.value !== 'number') return `bad sample value ${JSON.stringify(s.value)} ${where}`;
+    else if (typeof s.value !== 'number') return `bad sample value ${shown(s.value)} ${where}`;
     if (!isRecord(s.labels)) return `bad sample labels ${where}`;
-    for (const l of Object.values(s.labels)) {
-      if (typeof l !== 'string' && typeof l !== 'number') return `bad label value ${JSON.stringify(l)} ${where}`;
+    for (const [name, l] of Object.entries(s.labels)) {
+      if (!LABEL_NAME.test(name)) return `bad label name ${shown(name)} ${where}`;
+      if (typeof l !== 'string' && typeof l !== 'number') return `bad label value ${shown(l)} ${where}`;
     }
-    if (s.metricName !== undefined && typeof s.metricName !== 'string') return `bad sample metricName ${where}`;
+    if (s.metricName !== undefined && (typeof s.metricName !== 'string' || !METRIC_NAME.test(s.metricName))) {
+      return `bad sample name ${shown(s.metricName)} ${where}`;
+    }
   }
   return null;
 }
 
 /** The retired fold in `text` (written by `encodeRetired`), checked against the run's ppid; else what is wrong. */
 export function parseRetired(text: string, ppid: number): { data: unknown } | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (err) {
-    return `invalid JSON (${(err as Error).message})`;
-  }
+  const parsed = parseJson(text);
+  if (typeof parsed === 'string') return parsed;
+  const v = parsed.value;
   if (!isRecord(v) || !('data' in v)) return 'not a retired fold';
-  if (v.version !== 1) return `unsupported retired fold version ${JSON.stringify(v.version)} (expected 1)`;
-  if (v.ppid !== ppid) return `holds the fold of primary ${JSON.stringify(v.ppid)}, but its name says ${ppid}`;
+  if (v.version !== 1) return `unsupported retired fold version ${shown(v.version)} (expected 1)`;
+  if (v.ppid !== ppid) return `holds the fold of primary ${shown(v.ppid)}, but its name says ${ppid}`;
   return { data: v.nonFinite === true ? decodeNumbers(v.data) : v.data };
 }
 

@@ -17,10 +17,10 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { PromforkError } from '../errors.js';
-import { encodeRetired, encodeSnapshot, parseRetired, parseSnapshot } from './codec.js';
+import { MAX_STORED_TEXT, encodeRetired, encodeSnapshot, parseRetired, parseSnapshot } from './codec.js';
 import type { Snapshot } from './snapshot.js';
 import type { SnapshotStore, StoreRun } from './store.js';
-import { isAlive } from '../pid-alive.js';
+import { isPromforkPrimary } from '../pid-alive.js';
 
 // The snapshot's validation lives in codec.ts (shared with the Redis store); re-exported for existing importers.
 export { parseSnapshot } from './codec.js';
@@ -50,6 +50,8 @@ export class DirectoryStore implements SnapshotStore {
   /** The tail of the write queue of each file: writes to one file apply in call order. Never rejects. */
   private readonly queues = new Map<string, Promise<void>>();
   private closed = false;
+  /** The directory as first verified (real path, device, inode): every later use must find the same one. */
+  private identity: DirectoryIdentity | null = null;
 
   constructor(dir: string, run: StoreRun) {
     if (!isPid(run.ppid)) throw new TypeError(`DirectoryStore: ppid must be a positive integer, got ${run.ppid}`);
@@ -65,8 +67,24 @@ export class DirectoryStore implements SnapshotStore {
   static prepare(dir: string, opts: { ppid: number; log: StoreLog }): DirectoryStore {
     const store = new DirectoryStore(dir, { ppid: opts.ppid });
     ensureSafeDirectory(dir);
+    checkAncestors(dir);
     clearStaleFiles(dir, opts.ppid, opts.log);
     return store;
+  }
+
+  /**
+   * Checks the directory before a write or a read batch: every component of its real path still owned by root or
+   * this user and not replaceable by anyone else, the directory itself still private, still this user's, and still
+   * the same one (device and inode as at the first use): a directory swapped for another (or for a link) after
+   * the start is refused, never written into. Throws an Error naming the problem.
+   */
+  async verify(): Promise<void> {
+    const found = await inspectDirectory(this.dir);
+    if (typeof found === 'string') throw new Error(`${SETTING} ${this.dir}: ${found}; nothing is read or written there`);
+    if (this.identity === null) this.identity = found;
+    else if (found.real !== this.identity.real || found.dev !== this.identity.dev || found.ino !== this.identity.ino) {
+      throw new Error(`${SETTING} ${this.dir}: the directory was replaced since the start (now ${found.real}); nothing is read or written there`);
+    }
   }
 
   /** Path of worker `pid`'s snapshot file. */
@@ -90,6 +108,7 @@ export class DirectoryStore implements SnapshotStore {
 
   async readSnapshot(pid: number): Promise<Snapshot | null> {
     if (!isPid(pid)) return null;
+    await this.verify();
     const file = this.fileFor(pid);
     const text = await readIfExists(file);
     if (text === null) return null;
@@ -100,6 +119,7 @@ export class DirectoryStore implements SnapshotStore {
 
   async readAll(): Promise<{ snapshots: Snapshot[]; problems: string[] }> {
     let names: string[];
+    await this.verify();
     try {
       names = await fsp.readdir(this.dir);
     } catch (err) {
@@ -143,6 +163,7 @@ export class DirectoryStore implements SnapshotStore {
   }
 
   async readRetired(): Promise<unknown | null> {
+    await this.verify();
     const file = this.retiredFile;
     const text = await readIfExists(file);
     if (text === null) return null;
@@ -153,6 +174,7 @@ export class DirectoryStore implements SnapshotStore {
 
   async clear(): Promise<void> {
     await Promise.all(this.queues.values());
+    await this.verify();
     const names = await fsp.readdir(this.dir);
     await Promise.all(
       names.filter((n) => ownerOfFile(n) === this.ppid).map((n) => removeIfExists(path.join(this.dir, n))),
@@ -167,7 +189,10 @@ export class DirectoryStore implements SnapshotStore {
   private enqueue(file: string, text: string): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`cannot write ${file}: the store is closed`));
     const previous = this.queues.get(file) ?? Promise.resolve();
-    const done = previous.then(() => writeAtomic(file, text));
+    const done = previous.then(async () => {
+      await this.verify();
+      await writeAtomic(file, text);
+    });
     const tail = done.catch(() => undefined);
     this.queues.set(file, tail);
     void tail.then(() => {
@@ -193,12 +218,29 @@ async function writeAtomic(file: string, text: string): Promise<void> {
 
 // ---- reading ----
 
+/**
+ * The text of a store file; null when it does not exist. Never through a link (O_NOFOLLOW), never blocked by a
+ * FIFO (O_NONBLOCK; only a regular file is read), never a file of another user, never more than MAX_STORED_TEXT.
+ */
 async function readIfExists(file: string): Promise<string | null> {
+  let handle: fsp.FileHandle;
   try {
-    return await fsp.readFile(file, 'utf8');
+    handle = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ELOOP') throw new Error(`${file}: a symbolic link, not a file promfork wrote; ignored`, { cause: err });
     throw new Error(`cannot read ${file}: ${errText(err)}`, { cause: err });
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new Error(`${file}: not a regular file (promfork writes only files); ignored`);
+    const uid = process.geteuid?.();
+    if (uid !== undefined && st.uid !== uid) throw new Error(`${file}: owned by uid ${st.uid}, not written by this user; ignored`);
+    if (st.size > MAX_STORED_TEXT) throw new Error(`${file}: too large (${st.size} bytes, at most ${MAX_STORED_TEXT}); ignored`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
   }
 }
 
@@ -207,6 +249,94 @@ async function removeIfExists(file: string): Promise<void> {
     await fsp.unlink(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot remove ${file}: ${errText(err)}`, { cause: err });
+  }
+}
+
+// ---- the directory's safety, on every use ----
+
+interface DirectoryIdentity {
+  real: string;
+  dev: number;
+  ino: number;
+}
+
+/**
+ * What is wrong with a component of the store directory's real path, or null. An ancestor must be owned by root or
+ * this user (another owner could rename the store directory away and put a link or a directory of theirs in its
+ * place); the directory itself must be a directory of this user, writable by no one else.
+ */
+function componentProblem(p: string, st: fs.Stats, isStore: boolean, uid: number | undefined): string | null {
+  if (st.isSymbolicLink()) return `${p} became a symbolic link`;
+  if (!st.isDirectory()) return `${p} is not a directory`;
+  if (uid === undefined) return null;
+  if (isStore) {
+    if (st.uid !== uid) return `the directory is owned by uid ${st.uid}, not by this user (uid ${uid})`;
+    if ((st.mode & 0o022) !== 0) return `the directory is writable by group or others (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`;
+    return null;
+  }
+  if (st.uid !== 0 && st.uid !== uid) return `its parent ${p} is owned by uid ${st.uid}, which could replace the store directory`;
+  return null;
+}
+
+function ancestorsOf(real: string): string[] {
+  const out: string[] = [];
+  for (let p = path.dirname(real); ; p = path.dirname(p)) {
+    out.push(p);
+    if (p === path.dirname(p)) return out;
+  }
+}
+
+/** The directory's identity, or what makes it unsafe now (async: workers and scrapes call it on every use). */
+async function inspectDirectory(dir: string): Promise<DirectoryIdentity | string> {
+  const uid = process.geteuid?.();
+  let real: string;
+  let st: fs.Stats;
+  try {
+    const own = await fsp.lstat(dir);
+    if (own.isSymbolicLink()) return 'the path became a symbolic link';
+    real = await fsp.realpath(dir);
+    st = await fsp.lstat(real);
+  } catch (err) {
+    return `cannot inspect the directory (${errCode(err)})`;
+  }
+  const problem = componentProblem(real, st, true, uid);
+  if (problem) return problem;
+  for (const p of ancestorsOf(real)) {
+    let a: fs.Stats;
+    try {
+      a = await fsp.lstat(p);
+    } catch (err) {
+      return `cannot inspect ${p} (${errCode(err)})`;
+    }
+    const bad = componentProblem(p, a, false, uid);
+    if (bad) return bad;
+  }
+  return { real, dev: st.dev, ino: st.ino };
+}
+
+/**
+ * For a reader that did not prepare the directory (the `promfork exporter` sidecar): the same checks, as a
+ * PROMFORK_ERR_STORE_UNSAFE naming the problem and the fix.
+ */
+export async function checkStoreDirectory(dir: string): Promise<void> {
+  const found = await inspectDirectory(path.resolve(dir));
+  if (typeof found === 'string') {
+    throw new PromforkError('PROMFORK_ERR_STORE_UNSAFE', `${SETTING} ${dir}: ${found}; the store directory must be private to the server's user (chmod 700, parents owned by root or that user), ${ANOTHER}`);
+  }
+}
+
+/** The same checks of the ancestors, sync, for prepare(): the start fails with one line. */
+function checkAncestors(dir: string): void {
+  const uid = process.geteuid?.();
+  const real = fs.realpathSync(dir);
+  for (const p of ancestorsOf(real)) {
+    const bad = componentProblem(p, fs.lstatSync(p), false, uid);
+    if (bad) {
+      throw new PromforkError(
+        'PROMFORK_ERR_STORE_UNSAFE',
+        `${SETTING} ${dir}: ${bad}; use a directory whose parents only root or this user own, ${ANOTHER}`,
+      );
+    }
   }
 }
 
@@ -311,7 +441,7 @@ function clearStaleFiles(dir: string, ppid: number, log: StoreLog): void {
       continue;
     }
     if (owner !== ppid) {
-      if (!alive.has(owner)) alive.set(owner, isAlive(owner));
+      if (!alive.has(owner)) alive.set(owner, isPromforkPrimary(owner));
       if (alive.get(owner) === true) continue;
     }
     const file = path.join(dir, entry.name);

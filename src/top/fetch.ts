@@ -117,15 +117,16 @@ export async function fetchScrape(url: URL, namespace: string, opts: FetchOption
   return { exposition, at, time };
 }
 
-const TLS_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
+// Why a server certificate was refused, in OpenSSL's words, by Node's error code. From the code, not from the
+// error's message: Node 24 and later append advice about --use-system-ca to these messages.
+const TLS_REFUSALS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate',
+  SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in certificate chain',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unable to verify the first certificate',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unable to get local issuer certificate',
+  CERT_HAS_EXPIRED: 'certificate has expired',
+  CERT_NOT_YET_VALID: 'certificate is not yet valid',
+};
 
 function unreachable(shown: string, err: Error, opts: FetchOptions): PromforkError {
   const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -136,8 +137,8 @@ function unreachable(shown: string, err: Error, opts: FetchOptions): PromforkErr
   else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     detail = `host ${new URL(shown).hostname} not found`;
     fix = 'check the host name in --url';
-  } else if (TLS_CODES.has(code)) {
-    detail = `its TLS certificate was refused (${oneLine(err.message)})`;
+  } else if (Object.hasOwn(TLS_REFUSALS, code) || code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    detail = `its TLS certificate was refused (${TLS_REFUSALS[code] ?? oneLine(err.message)})`;
     fix = 'give the CA that signed it with --cacert FILE, or skip verification with --insecure (a self-signed certificate)';
   } else if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(err.message)) {
     detail = /wrong version number/i.test(err.message) ? 'the TLS handshake failed (the server answered in plain text)' : `the TLS handshake failed (${oneLine(err.message)})`;

@@ -24,6 +24,9 @@ import { closeIdleConnectionsSoon, httpServerOptions } from './http-options.js';
 
 export type WorkerKind = 'sync' | 'async';
 
+/** Connections a worker accepts in one event-loop turn before it lets the other workers take the rest. */
+const BURST_ACCEPTS = 4;
+
 /** What hooks running inside a worker see as "the arbiter": the primary's pid and the settings. */
 export interface ArbiterRef {
   pid: number;
@@ -69,6 +72,17 @@ export abstract class Worker {
   /** Sync workers: stopped accepting while a request awaits something; accept again when it ends. */
   private pausedForRequest = false;
   private readonly beatMs: number;
+  /** Connections accepted in this event-loop turn (see acceptConnection). */
+  private acceptedThisTurn = 0;
+  /** Closed after a burst of accepts in one turn; asked for again at the end of the turn. */
+  private burstPaused = false;
+  private readonly endAcceptTurn = (): void => {
+    this.acceptedThisTurn = 0;
+    if (this.burstPaused) {
+      this.burstPaused = false;
+      this.resumeAccepting();
+    }
+  };
   private readonly forceClose: boolean;
   /** Gunicorn's default pre_request logs "METHOD PATH" at debug level. */
   private readonly debugRequests: boolean;
@@ -179,7 +193,7 @@ export abstract class Worker {
 
   /** Accept from one listening socket (our duplicate of the primary's descriptor). */
   private addAcceptor(i: number, n: number, backlog: number, handle: unknown): void {
-    if (!this.alive || this.atCap || this.pausedForRequest) {
+    if (!this.alive || this.atCap || this.pausedForRequest || this.burstPaused) {
       (handle as { close(): void }).close();
       return;
     }
@@ -203,11 +217,20 @@ export abstract class Worker {
 
   /** Ask the primary for the listening sockets again (after a pause at the cap or for a sync request). */
   private resumeAccepting(): void {
-    if (!this.alive || this.atCap || this.pausedForRequest) return;
+    if (!this.alive || this.atCap || this.pausedForRequest || this.burstPaused) return;
     this.send({ t: 'listen' });
   }
 
   private acceptConnection(socket: Socket): void {
+    // libuv accepts every connection queued when the socket polls readable, all in one turn: one worker would
+    // take a whole burst (e.g. a client opening its keep-alive pool) while the others find the queue empty.
+    // After BURST_ACCEPTS in one turn the worker closes its copies (libuv stops accepting at once) and asks
+    // for them again at the end of the turn, so the other workers take the rest of the burst meanwhile.
+    if (this.acceptedThisTurn++ === 0) setImmediate(this.endAcceptTurn);
+    else if (this.acceptedThisTurn === BURST_ACCEPTS && this.cfg.workers > 1 && !this.burstPaused) {
+      this.burstPaused = true;
+      this.stopAccepting();
+    }
     this.connections.add(socket);
     socket.once('close', () => this.onConnectionClosed(socket));
     if (this.connections.size >= this.cfg.workerConnections && !this.atCap) {

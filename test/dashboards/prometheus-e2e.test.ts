@@ -7,7 +7,7 @@
 //   Prometheus's own rule evaluation reports those alerts pending; the rest is checked on its signal part.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -15,10 +15,8 @@ import { APP, request, startServer } from '../helpers/server.js';
 import { ALERTS_FILE, annotationExprs, loadDashboard, loadRules, panelTargets, parseLabelValues, signalPart, variableQuery } from './dashboard.js';
 import { freePort } from '../helpers/ports.js';
 import { until } from '../helpers/poll.js';
+import { needTool } from '../helpers/tools.js';
 
-const PROMETHEUS = ['/usr/bin/prometheus', ...(process.env.PATH ?? '').split(path.delimiter).map((d) => path.join(d, 'prometheus'))].find(
-  (p) => p.startsWith('/') && existsSync(p),
-);
 
 // ------------------------------------------------------------------ a Prometheus server, stopped by pid
 
@@ -36,13 +34,14 @@ class PrometheusServer {
   private hasExited = false;
 
   constructor(
+    prometheus: string,
     readonly port: number,
     configFile: string,
     dataDir: string,
   ) {
     this.url = `http://127.0.0.1:${port}`;
     this.proc = spawn(
-      PROMETHEUS!,
+      prometheus,
       [
         `--config.file=${configFile}`,
         `--storage.tsdb.path=${dataDir}`,
@@ -156,7 +155,7 @@ function pause(ms: number): Promise<void> {
 }
 
 
-async function startPrometheus(metricsTarget: string, dir: string): Promise<PrometheusServer> {
+async function startPrometheus(prometheus: string, metricsTarget: string, dir: string): Promise<PrometheusServer> {
   const configFile = path.join(dir, 'prometheus.yml');
   writeFileSync(
     configFile,
@@ -176,7 +175,7 @@ async function startPrometheus(metricsTarget: string, dir: string): Promise<Prom
   );
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const prom = new PrometheusServer(await freePort(), configFile, path.join(dir, `data-${attempt}`));
+    const prom = new PrometheusServer(prometheus, await freePort(), configFile, path.join(dir, `data-${attempt}`));
     try {
       await prom.ready();
       return prom;
@@ -240,7 +239,8 @@ const TOTAL = NORMAL + THROWS + STATUS_503 + SLOW;
 const KILLS = 4; // SIGKILLed workers: WorkerCrashLoop fires above 3 in 10 minutes
 
 test('a real Prometheus: exact counters, every dashboard query and every alert expression return data', { timeout: 120_000 }, async (t) => {
-  if (!PROMETHEUS) return t.skip('prometheus missing (CI installs the Debian prometheus package)');
+  const prometheus = needTool(t, 'prometheus');
+  if (prometheus === undefined) return;
   const t0 = Date.now();
   const phase = (name: string) => t.diagnostic(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${name}`);
 
@@ -250,7 +250,7 @@ test('a real Prometheus: exact counters, every dashboard query and every alert e
   const metricsTarget = new URL(metricsUrl).host;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'promfork-prom-'));
   tempDirs.push(dir, multiprocDir);
-  const prom = await startPrometheus(metricsTarget, dir);
+  const prom = await startPrometheus(prometheus, metricsTarget, dir);
   phase(`promfork (pid ${server.pid}) and prometheus (pid ${prom.pid}, ${prom.url}) ready`);
 
   // The target is up and the zero series of both seats are stored before any request: the baseline of the run.

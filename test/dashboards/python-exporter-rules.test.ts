@@ -3,31 +3,26 @@
 // (test/dashboards/python-exporter-rules.test.yml), every rule is exercised there, no rule records a name promfork
 // emits itself (it would double every sum), and docs/migration.md explains each one.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { needTool } from '../helpers/tools.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RULES = path.join(ROOT, 'dashboards', 'python-exporter.rules.yml');
 const UNIT = path.join(ROOT, 'test', 'dashboards', 'python-exporter-rules.test.yml');
 
-function promtool(): string {
-  for (const dir of [...(process.env.PATH ?? '').split(path.delimiter), '/usr/bin']) {
-    if (dir !== '' && existsSync(path.join(dir, 'promtool'))) return path.join(dir, 'promtool');
-  }
-  throw new Error('promtool is missing: install it with `apt-get install prometheus` (it ships promtool)');
-}
-
 const rules = (YAML.parse(readFileSync(RULES, 'utf8')) as { groups: { rules: { record: string; expr: string }[] }[] }).groups
   .flatMap((g) => g.rules);
 
-test('promtool check rules and promtool test rules pass', () => {
-  const bin = promtool();
+test('promtool check rules and promtool test rules pass', (t) => {
+  const promtool = needTool(t, 'promtool');
+  if (promtool === undefined) return;
   for (const args of [['check', 'rules', RULES], ['test', 'rules', UNIT]]) {
-    const r = spawnSync(bin, args, { encoding: 'utf8', cwd: ROOT });
+    const r: SpawnSyncReturns<string> = spawnSync(promtool, args, { encoding: 'utf8', cwd: ROOT });
     assert.equal(r.status, 0, `promtool ${args.join(' ')}:\n${r.stdout}${r.stderr}`);
     assert.match(r.stdout + r.stderr, /SUCCESS/);
   }

@@ -3,10 +3,10 @@
 // every per-worker metric filtered by $worker, quantiles from summed buckets, the required panels, sane layout.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import YAML from 'yaml';
+import { needTool } from '../helpers/tools.js';
 import {
   ALERTS_FILE,
   ALERTS_TEST_FILE,
@@ -22,14 +22,6 @@ import {
   variableQuery,
 } from './dashboard.js';
 
-function findPromtool(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir !== '' && existsSync(path.join(dir, 'promtool'))) return path.join(dir, 'promtool');
-  }
-  return existsSync('/usr/bin/promtool') ? '/usr/bin/promtool' : undefined;
-}
-
-const PROMTOOL = findPromtool();
 const ALERTS = ['WorkerCrashLoop', 'WorkerTimeouts', 'HighErrorRatio', 'HighLatency', 'StaleExporter', 'ExporterDown', 'MetricsStoreDown'];
 
 describe('alert rules', () => {
@@ -67,16 +59,18 @@ describe('alert rules', () => {
   });
 
   test('promtool check rules', (t) => {
-    if (!PROMTOOL) return t.skip('promtool missing (CI installs the prometheus package)');
-    const r = spawnSync(PROMTOOL, ['check', 'rules', ALERTS_FILE], { encoding: 'utf8' });
+    const promtool = needTool(t, 'promtool');
+    if (promtool === undefined) return;
+    const r = spawnSync(promtool, ['check', 'rules', ALERTS_FILE], { encoding: 'utf8' });
     const out = `${r.stdout}${r.stderr}`;
     assert.equal(r.status, 0, out);
     assert.match(out, new RegExp(`SUCCESS: ${ALERTS.length} rules found`), out);
   });
 
   test('promtool test rules: every alert fires on its condition and not on healthy series', (t) => {
-    if (!PROMTOOL) return t.skip('promtool missing (CI installs the prometheus package)');
-    const r = spawnSync(PROMTOOL, ['test', 'rules', ALERTS_TEST_FILE], { encoding: 'utf8' });
+    const promtool = needTool(t, 'promtool');
+    if (promtool === undefined) return;
+    const r = spawnSync(promtool, ['test', 'rules', ALERTS_TEST_FILE], { encoding: 'utf8' });
     const out = `${r.stdout}${r.stderr}`;
     assert.equal(r.status, 0, out);
     assert.match(out, /Unit Testing: .*alerts\.test\.yml\n\s+SUCCESS\n/, out);

@@ -11,15 +11,12 @@ import YAML from 'yaml';
 import { parseArgs } from '../../src/config/parse-args.js';
 import { CMD_ARGS_ENV, SETTINGS } from '../../src/config/settings.js';
 import { ROOT } from '../helpers/server.js';
+import { needTool } from '../helpers/tools.js';
 
 const DEPLOY = path.join(ROOT, 'deploy');
 const KNOWN_ENV = new Set([...SETTINGS.flatMap((d) => d.envVars ?? []), CMD_ARGS_ENV]);
 /** Environment variables the manifests may set that are not promfork settings. */
 const OTHER_ENV = new Set(['NODE_ENV', 'PATH']);
-
-function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
 
 function run(cmd: string, args: string[]): { status: number | null; out: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000 });
@@ -47,8 +44,8 @@ function checkEnvName(name: string, where: string): void {
 }
 
 /** Runs `promtool check config`; where this promtool was built without Kubernetes discovery, checks the rest. */
-function promtoolCheckConfig(file: string): void {
-  const r = run('promtool', ['check', 'config', file]);
+function promtoolCheckConfig(promtool: string, file: string): void {
+  const r = run(promtool, ['check', 'config', file]);
   if (r.status !== 0 && /field kubernetes_sd_configs not found/.test(r.out)) {
     // Debian's promtool has no Kubernetes service discovery: check everything else, with a static target in
     // place of the discovery and the rule files by absolute path (they were resolved against `file` above).
@@ -62,7 +59,7 @@ function promtoolCheckConfig(file: string): void {
     }
     const copy = path.join(mkdtempSync(path.join(os.tmpdir(), 'promfork-promtool-')), path.basename(file));
     writeFileSync(copy, YAML.stringify(config));
-    const again = run('promtool', ['check', 'config', copy]);
+    const again = run(promtool, ['check', 'config', copy]);
     assert.equal(again.status, 0, again.out);
     assert.match(again.out, /SUCCESS: \d+ rule files found/);
     return;
@@ -71,7 +68,7 @@ function promtoolCheckConfig(file: string): void {
   assert.match(r.out, /SUCCESS: \d+ rule files found/);
 }
 
-function checkPrometheusConfig(rel: string): void {
+function checkPrometheusConfig(promtool: string, rel: string): void {
   const file = path.join(DEPLOY, rel);
   const config = YAML.parse(readFileSync(file, 'utf8'));
   // Prometheus resolves rule_files against the config file's directory.
@@ -85,14 +82,15 @@ function checkPrometheusConfig(rel: string): void {
   // The alert rules select the scrape job by name: it must be this one.
   const alerts = readFileSync(path.join(ROOT, 'dashboards', 'alerts.yml'), 'utf8');
   for (const m of alerts.matchAll(/job="([^"]+)"/g)) assert.equal(m[1], 'promfork', `dashboards/alerts.yml selects job ${m[1]}`);
-  promtoolCheckConfig(file);
+  promtoolCheckConfig(promtool, file);
 }
 
 describe('deploy/prometheus.yml and deploy/kubernetes/prometheus-kubernetes.yml', () => {
   it('pass promtool check config, with the alert rules of dashboards/', (t) => {
-    if (!has('promtool')) return t.skip('promtool is not installed (apt-get install prometheus)');
-    checkPrometheusConfig('prometheus.yml');
-    checkPrometheusConfig('kubernetes/prometheus-kubernetes.yml');
+    const promtool = needTool(t, 'promtool');
+    if (promtool === undefined) return;
+    checkPrometheusConfig(promtool, 'prometheus.yml');
+    checkPrometheusConfig(promtool, 'kubernetes/prometheus-kubernetes.yml');
   });
 
   it('scrape the default metrics address of the primary', () => {
@@ -126,8 +124,9 @@ describe('deploy/promfork.service', () => {
   };
 
   it('passes systemd-analyze verify without a warning', (t) => {
-    if (!has('systemd-analyze')) return t.skip('systemd-analyze is not installed');
-    const r = run('systemd-analyze', ['verify', file]);
+    const systemdAnalyze = needTool(t, 'systemd-analyze');
+    if (systemdAnalyze === undefined) return;
+    const r = run(systemdAnalyze, ['verify', file]);
     assert.equal(r.status, 0, r.out);
     assert.equal(r.out, '');
   });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import client from 'prom-client';
 import {
@@ -15,6 +15,7 @@ import {
 } from '../../src/exporter/exposition.js';
 import { mergeFamilies } from '../../src/exporter/merge.js';
 import type { MetricFamily } from '../../src/store/snapshot.js';
+import { needTool } from '../helpers/tools.js';
 
 /** A registry with every kind of line we write: labels, escapes, integer and float buckets, odd values. */
 async function sampleRegistry(): Promise<client.Registry> {
@@ -205,41 +206,36 @@ describe('negotiate', () => {
   });
 });
 
-function findPromtool(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir !== '' && existsSync(join(dir, 'promtool'))) return join(dir, 'promtool');
-  }
-  return existsSync('/usr/bin/promtool') ? '/usr/bin/promtool' : undefined;
-}
-
 describe('promtool', () => {
-  const promtool = findPromtool();
   const families = async (): Promise<MetricFamily[]> => {
     const json = (await (await sampleRegistry()).getMetricsAsJSON()) as unknown as MetricFamily[];
     return [...mergeFamilies([json]).families, ...SMALL_SET.filter((f) => f.name === 'rpc_seconds')];
   };
-  const check = (input: string) => spawnSync(promtool as string, ['check', 'metrics'], { input, encoding: 'utf8' });
+  const check = (promtool: string, input: string) => spawnSync(promtool, ['check', 'metrics'], { input, encoding: 'utf8' });
 
   it('check metrics accepts the Prometheus text format', async (t) => {
-    if (promtool === undefined) return t.skip('promtool missing');
-    const result = check(formatPrometheus(await families()));
+    const promtool = needTool(t, 'promtool');
+    if (promtool === undefined) return;
+    const result = check(promtool, formatPrometheus(await families()));
     assert.equal(result.status, 0, result.stdout + result.stderr);
   });
 
   it('check metrics accepts the OpenMetrics text of the families the 0.0.4 parser can read', async (t) => {
-    if (promtool === undefined) return t.skip('promtool missing');
+    const promtool = needTool(t, 'promtool');
+    if (promtool === undefined) return;
     // `check metrics` (Prometheus 2.x) parses the 0.0.4 text format only. It reads `# EOF` as a comment and
     // canonical floats fine, but not two things OpenMetrics requires: the counter sample `x_total` of family
     // `x` (seen as an undeclared family: "no help text", exit 3) and `\"` in HELP (a parse error). The
     // test below checks the complete OpenMetrics text with Prometheus's strict OpenMetrics parser instead.
     const readable = (await families()).filter((f) => f.type !== 'counter' && !f.help.includes('"'));
     assert.deepEqual(new Set(readable.map((f) => f.type)), new Set(['gauge', 'histogram', 'summary']));
-    const result = check(formatOpenMetrics(readable));
+    const result = check(promtool, formatOpenMetrics(readable));
     assert.equal(result.status, 0, result.stdout + result.stderr);
   });
 
   it('the strict OpenMetrics parser (tsdb create-blocks-from openmetrics) accepts our OpenMetrics text', async (t) => {
-    if (promtool === undefined) return t.skip('promtool missing');
+    const promtool = needTool(t, 'promtool');
+    if (promtool === undefined) return;
     // The backfill command needs a timestamp on every sample; adding one changes nothing else in the text.
     const text = formatOpenMetrics(await families());
     const stamped = text.split('\n').map((l) => (l === '' || l.startsWith('#') ? l : `${l} 1700000000`)).join('\n');

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { APP, request, startServer } from '../helpers/server.js';
 import { scrape, seriesOf, sum } from '../helpers/metrics.js';
+import { needTool } from '../helpers/tools.js';
 
 test('N requests give exactly N, failures by exception and by 5xx counted once each', async () => {
   const { server, url, metricsUrl } = await startServer([APP, '-w', '2']);
@@ -80,8 +81,8 @@ test('a scrape while a worker is blocked answers within the deadline with its la
 
 // promtool 2.x lints the Prometheus text format only; the OpenMetrics body is checked for its own rules here.
 test('promtool accepts the text format; OpenMetrics by Accept', async (t) => {
-  const promtool = spawnSync('promtool', ['--version']);
-  if (promtool.error) return t.skip('promtool missing (CI installs the prometheus package)');
+  const promtool = needTool(t, 'promtool');
+  if (promtool === undefined) return;
   const { url, metricsUrl } = await startServer([APP, '-w', '2']);
   await Promise.all([request(`${url}/`), request(`${url}/throw`), request(`${url}/status?code=500`)]);
   const text = await scrape(metricsUrl);
@@ -90,7 +91,7 @@ test('promtool accepts the text format; OpenMetrics by Accept', async (t) => {
   assert.match(om.contentType, /^application\/openmetrics-text; version=1\.0\.0/);
   assert.match(om.text, /# EOF\n$/);
   assert.match(om.text, /^# TYPE gunicorn_worker_requests counter$/m);
-  const r = spawnSync('promtool', ['check', 'metrics'], { input: text.text, encoding: 'utf8' });
+  const r = spawnSync(promtool, ['check', 'metrics'], { input: text.text, encoding: 'utf8' });
   assert.equal(r.status, 0, `promtool: ${r.stdout}${r.stderr}`);
   assert.equal(r.stdout + r.stderr, '');
   // OpenMetrics: the same samples; counters declared without _total; one family each; # EOF last.

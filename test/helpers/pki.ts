@@ -1,9 +1,10 @@
 // A throw-away PKI for TLS tests: a CA and a server certificate for 127.0.0.1 (and a client certificate), made with
-// the openssl command in a private temporary directory. A missing openssl is an error naming the package.
+// the openssl command in a private temporary directory. A missing openssl is an error naming the install command.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { requireTool } from './tools.js';
 
 export interface Pki {
   dir: string;
@@ -15,14 +16,8 @@ export interface Pki {
 export function makePki(prefix = 'promfork-pki-'): Pki {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   const file = (name: string) => path.join(dir, name);
-  const openssl = (...args: string[]) => {
-    try {
-      execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('openssl not found: install it (apt-get install openssl)', { cause: err });
-      throw err;
-    }
-  };
+  const bin = requireTool('openssl');
+  const openssl = (...args: string[]) => execFileSync(bin, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=promfork-test-ca',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');

@@ -11,9 +11,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { createClient } from 'redis';
 import { freePort } from './ports.js';
+import { findTool, missingToolMessage } from './tools.js';
 
-export const REDIS_SERVER =
-  process.env.PROMFORK_TEST_REDIS_SERVER ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server');
+export const REDIS_SERVER = process.env.PROMFORK_TEST_REDIS_SERVER ?? findTool('redis-server') ?? 'redis-server';
 
 /** Calls and microseconds spent, by command (INFO commandstats). */
 export type CommandStats = Map<string, { calls: number; usec: number }>;
@@ -67,6 +67,9 @@ export interface RedisTls {
 /** Start redis-server (`binary`, default REDIS_SERVER) on a free port: a few attempts, a port can be taken meanwhile. */
 export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
   const binary = opts.binary ?? REDIS_SERVER;
+  if (!existsSync(binary) && findTool(binary) === undefined) {
+    throw new Error(binary === 'redis-server' ? missingToolMessage('redis-server') : `${binary} does not exist (PROMFORK_TEST_REDIS_SERVER)`);
+  }
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();

@@ -17,6 +17,7 @@ import { DirectoryStore } from '../../src/store/directory-store.js';
 import type { Snapshot } from '../../src/store/snapshot.js';
 import { PromforkError } from '../../src/errors.js';
 import { snapshot as makeSnapshot } from '../helpers/snapshots.js';
+import { until } from '../helpers/poll.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STORE_MODULE = pathToFileURL(path.join(ROOT, 'src', 'store', 'directory-store.ts')).href;
@@ -188,7 +189,13 @@ describe('prepare: the directory', () => {
 describe('prepare: clearing old files', () => {
   test("removes this run's and dead primaries' files; keeps a live primary's and foreign files, warned once", async () => {
     const dead = await deadPid();
-    const live = process.ppid; // the test runner: alive, and not this run
+    // A live promfork primary of another run (its process title says so); a live process that is not one (the test
+    // runner) counts as dead: its pid in a file name is recycled or planted.
+    const primary = spawn(process.execPath, ['-e', "process.title = 'promfork: master'; setInterval(() => {}, 1000)"], { stdio: 'ignore' });
+    after(() => primary.kill('SIGKILL'));
+    const live = primary.pid!;
+    const notPrimary = process.ppid;
+    await until('the other primary has its title', () => (fs.readFileSync(`/proc/${live}/cmdline`, 'utf8').startsWith('promfork: master') ? true : undefined));
     const dir = freshPath();
     fs.mkdirSync(dir, { mode: 0o700 });
     const files = {
@@ -198,6 +205,7 @@ describe('prepare: clearing old files', () => {
         `.promfork-${dead}-5.json.0a1b2c.tmp`,
         `promfork-${PPID}-7.json`,
         `promfork-${PPID}-retired.json`,
+        `promfork-${notPrimary}-3.json`,
       ],
       kept: [`promfork-${live}-8.json`, `promfork-${live}-retired.json`, `.promfork-${live}-8.json.ffff.tmp`],
       foreign: ['counter_1.db', 'gauge_all_2.db', 'promfork-notes.txt', `promfork-0${dead}-1.json`],

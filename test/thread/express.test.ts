@@ -1,5 +1,5 @@
 // Any request-listener app works unchanged in the threads: an Express app with routes, a JSON body, a
-// streamed 50 MB download and a 200 MB upload (never buffered whole: the worker's peak memory does not grow
+// streamed 50 MB download and a 400 MB upload (never buffered whole: the worker's peak memory does not grow
 // by the body size, and a client that stops reading stops the app's stream). Fetch-style apps in threads: test/arbiter/serving.test.ts.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -105,7 +105,7 @@ test('backpressure: a client that stops reading stops the stream in the thread',
   assert.equal(received, 200 * MiB);
 });
 
-test('a streamed 200 MB upload to Express is hashed as it arrives, never buffered whole', async () => {
+test('a streamed 400 MB upload to Express is hashed as it arrives, never buffered whole', async () => {
   const { server, url } = await startServer([EXPRESS_APP, '-k', 'thread', '--threads', '2']);
   const [pid] = server.workerPids();
   const chunk = Buffer.alloc(MiB);
@@ -130,13 +130,16 @@ test('a streamed 200 MB upload to Express is hashed as it arrives, never buffere
     });
   await upload(4);
   const before = peakRss(pid);
-  const result = await upload(200);
+  const result = await upload(400);
   const growth = peakRss(pid) - before;
   const expected = createHash('sha256');
-  for (let i = 0; i < 200; i++) expected.update(chunk);
-  assert.equal(result.bytes, 200 * MiB);
+  for (let i = 0; i < 400; i++) expected.update(chunk);
+  assert.equal(result.bytes, 400 * MiB);
   assert.equal(result.sha256, expected.digest('hex'));
-  // The socket's read buffers die in the thread that parsed them and are collected in batches (tens of MB, as
-  // in an async worker's single thread); buffered whole, the body would add 200 MB.
-  assert.ok(growth < 100 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB during a 200 MiB upload`);
+  // The socket's read buffers die in the thread that parsed them and are collected in batches, as in an async
+  // worker's single thread: the growth is bounded by the collectors' batch size, not by the body. How big a batch
+  // is depends on V8: Node 20 and 22 scavenge on external memory pressure (~60 MiB here), Node 24 and 26 wait
+  // for a full collection at V8's external-memory limit (100-130 MiB here, for 200 MiB and 400 MiB bodies alike).
+  // Buffered whole, the body alone would add 400 MiB.
+  assert.ok(growth < 200 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(1)} MiB during a 400 MiB upload`);
 });

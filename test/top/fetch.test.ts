@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ErrorCode } from '../../src/errors.js';
 import { PromforkError } from '../../src/errors.js';
 import { fetchScrape, fetchText, type FetchOptions } from '../../src/top/fetch.js';
+import { optedOut, requireTool, SKIP_ENV } from '../helpers/tools.js';
 
 const EXPOSITION = '# TYPE gunicorn_master_worker_restarts_total counter\ngunicorn_master_worker_restarts_total 0\n';
 const OPTS: FetchOptions = { headers: {}, timeoutMs: 2000, insecure: false, credentials: false };
@@ -134,17 +135,13 @@ describe('fetch over http', () => {
 describe('fetch over https', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'promfork-top-tls-'));
   const file = (name: string) => path.join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  let available = true;
+  const openssl = (...args: string[]) => execFileSync(requireTool('openssl'), args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  // Skipped only on request (PROMFORK_TEST_SKIP=openssl); without openssl the certificates cannot be made: fail.
+  const skip = optedOut().has('openssl') ? `opted out: ${SKIP_ENV}=openssl` : false;
 
   after(() => rmSync(dir, { recursive: true, force: true }));
   before(() => {
-    try {
-      openssl('version');
-    } catch {
-      available = false;
-      return;
-    }
+    if (skip) return;
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
     openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=top-test-ca',
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
@@ -159,8 +156,7 @@ describe('fetch over https', () => {
     }
   });
 
-  it('a certificate from an unknown CA is refused; --insecure or --cacert accept it', async (t) => {
-    if (!available) return t.skip('openssl missing');
+  it('a certificate from an unknown CA is refused; --insecure or --cacert accept it', { skip }, async () => {
     const port = await listen(https.createServer({ cert: readFileSync(file('server.crt')), key: readFileSync(file('server.key')) }, (_req, res) => res.end(EXPOSITION)));
     const url = new URL(`https://127.0.0.1:${port}/metrics`);
     await fails(
@@ -176,8 +172,7 @@ describe('fetch over https', () => {
     await fails(fetchText(new URL(plain.replace('http:', 'https:')), OPTS), 'PROMFORK_ERR_SCRAPE_UNREACHABLE', /: the TLS handshake failed \(the server answered in plain text\); is the server plain http\? then use an http:\/\/ URL$/);
   });
 
-  it('a server that requires a client certificate: --cert and --key', async (t) => {
-    if (!available) return t.skip('openssl missing');
+  it('a server that requires a client certificate: --cert and --key', { skip }, async () => {
     const ca = readFileSync(file('ca.crt'));
     const port = await listen(
       https.createServer(

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { APP, CLI, request, startServer } from '../helpers/server.js';
 import { cells } from './helpers.js';
 import { until as poll } from '../helpers/poll.js';
+import { needTool } from '../helpers/tools.js';
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
@@ -17,12 +18,13 @@ function shellQuote(s: string): string {
 
 
 test('live view in tmux: both pids, refreshed under load, q or Ctrl-C quits and restores the screen', { timeout: 90_000 }, async (t) => {
-  if (spawnSync('tmux', ['-V']).error) return t.skip('tmux missing (CI installs it)');
+  const tmuxBin = needTool(t, 'tmux');
+  if (tmuxBin === undefined) return;
   const { server, url, metricsUrl } = await startServer([APP, '--workers', '2']);
   const pids = server.workerPids();
   assert.equal(pids.length, 2);
   const sock = `promfork-top-test-${process.pid}-${Date.now()}`;
-  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', sock, '-f', '/dev/null', ...args], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm-256color' } });
+  const tmux = (...args: string[]) => execFileSync(tmuxBin, ['-L', sock, '-f', '/dev/null', ...args], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm-256color' } });
   const pane = (session = 'top') => tmux('capture-pane', '-p', '-t', session);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'promfork-top-tmux-'));
   const top = [process.execPath, CLI, 'top', '--url', metricsUrl].map(shellQuote).join(' ');
@@ -88,7 +90,7 @@ test('live view in tmux: both pids, refreshed under load, q or Ctrl-C quits and 
     assert.equal(await exitStatus(statusFile2), 'exit 0\n');
     assert.equal(pane('top2').trim(), '');
   } finally {
-    spawnSync('tmux', ['-L', sock, 'kill-server']);
+    spawnSync(tmuxBin, ['-L', sock, 'kill-server']);
     if (socketPath.endsWith(`/${sock}`)) rmSync(socketPath, { force: true }); // tmux leaves its socket file
     rmSync(dir, { recursive: true, force: true });
   }
