@@ -4,7 +4,7 @@
 // No node:test hooks here, so a benchmark can import it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -93,6 +93,7 @@ class RedisInstance implements RedisServer {
   private exited: Promise<void> = Promise.resolve();
   private log = '';
   private admin: ReturnType<typeof createAdmin> | null = null;
+  private readonly cwds: string[] = [];
 
   constructor(
     readonly port: number,
@@ -131,6 +132,7 @@ class RedisInstance implements RedisServer {
     args.push(...this.extraArgs);
     // A private working directory: a replica writes the RDB of its full sync there (never into the checkout).
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'promfork-redis-'));
+    this.cwds.push(cwd);
     const proc = spawn(this.binary, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     running.add(this);
@@ -164,6 +166,8 @@ class RedisInstance implements RedisServer {
     await this.closeAdmin();
     await this.signalAndWait('SIGTERM', 5000);
     running.delete(this);
+    // Its working directories (one per launch) go with it.
+    for (const dir of this.cwds.splice(0)) rmSync(dir, { recursive: true, force: true });
   }
 
   async kill(): Promise<void> {

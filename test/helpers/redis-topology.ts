@@ -7,14 +7,14 @@
 // topology has its own private temporary directory (cluster node files, sentinel configurations), removed by stop().
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.js';
 import { startRedisServer, type RedisServer, type RedisTls } from './redis-server.js';
+import { findTool, missingToolMessage } from './tools.js';
 
-export const REDIS_CLI =
-  process.env.PROMFORK_TEST_REDIS_CLI ?? (existsSync('/usr/bin/redis-cli') ? '/usr/bin/redis-cli' : 'redis-cli');
+export const REDIS_CLI = process.env.PROMFORK_TEST_REDIS_CLI ?? findTool('redis-cli') ?? 'redis-cli';
 
 const DEADLINE_MS = 30_000;
 
@@ -65,7 +65,7 @@ function redisCli(args: string[], password: string | undefined): Promise<string>
     const env = { ...process.env, ...(password !== undefined ? { REDISCLI_AUTH: password } : {}) };
     execFile(REDIS_CLI, args, { env, timeout: DEADLINE_MS }, (err, stdout, stderr) => {
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-        reject(new Error(`${REDIS_CLI} not found: install it (apt-get install redis-tools) or set PROMFORK_TEST_REDIS_CLI`));
+        reject(new Error(REDIS_CLI === 'redis-cli' ? missingToolMessage('redis-cli') : `${REDIS_CLI} does not exist (PROMFORK_TEST_REDIS_CLI)`));
       } else if (err) {
         reject(new Error(`${REDIS_CLI} ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
       } else {

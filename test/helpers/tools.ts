@@ -23,7 +23,7 @@ export const TOOLS = [
   { bin: 'promtool', pkg: 'prometheus', optOut: 'prometheus', covers: 'promtool check metrics/rules/config and test rules, the strict OpenMetrics parser' },
   { bin: 'prometheus', pkg: 'prometheus', optOut: 'prometheus', covers: 'the real-Prometheus end-to-end dashboard and alert test' },
   { bin: 'tmux', pkg: 'tmux', optOut: 'tmux', covers: 'the `promfork top` terminal test' },
-  { bin: 'openssl', pkg: 'openssl', optOut: 'openssl', covers: 'the TLS tests of the metrics server and of `promfork top` (certificates made with the openssl CLI)' },
+  { bin: 'openssl', pkg: 'openssl', optOut: 'openssl', covers: 'the TLS tests of the metrics server, of `promfork top` and of Redis (rediss+cluster://, rediss+sentinel://; certificates made with the openssl CLI)' },
   { bin: 'systemd-analyze', pkg: 'systemd', optOut: 'systemd', covers: 'systemd-analyze verify of deploy/promfork.service' },
   { bin: 'ss', pkg: 'iproute2', optOut: 'ss', covers: 'the accept-path and idle-client tests that read socket states (who holds a connection, accept queues, backlogs)' },
   { bin: 'setpriv', pkg: 'util-linux', optOut: 'setpriv', covers: 'the privileged-port check when the tests run as root (run as user nobody)' },

@@ -10,6 +10,7 @@ import { APP, loadLoop, startServer, type Started } from '../helpers/server.js';
 import { MonotonicWatch, scrape, seriesOf, sum, type Scrape } from '../helpers/metrics.js';
 import { keySlot, startCluster, startSentinel, type RedisServer } from '../helpers/redis.js';
 import { makePki } from '../helpers/pki.js';
+import { needTool } from '../helpers/tools.js';
 import { until } from '../helpers/poll.js';
 import { startSidecar, traffic } from '../helpers/sidecar.js';
 
@@ -238,6 +239,7 @@ test('Redis Cluster: the master of the run killed under load, its replica takes 
 });
 
 test('TLS: rediss+cluster:// and rediss+sentinel:// (TLS-only nodes and sentinels, passwords): exact counts on the primary and the sidecar', async (t) => {
+  if (needTool(t, 'openssl') === undefined) return; // opted out (PROMFORK_TEST_SKIP=openssl): skipped, named
   const pki = makePki('promfork-redis-tls-');
   t.after(() => pki.remove());
   const tls = { cert: pki.file('server.crt'), key: pki.file('server.key'), ca: pki.file('ca.crt') };
