@@ -60,7 +60,10 @@ async function bindOne(bind: string, opts: BindOptions): Promise<Listener> {
   for (let attempt = 1; ; attempt++) {
     const handle = createBound(addr, host);
     // Binding reports EADDRINUSE only at listen(2) for TCP (libuv delays it), so both steps are one try.
-    const code = typeof handle === 'number' ? errnoName(handle) : listenHandles([handle], opts.backlog);
+    const code =
+      typeof handle === 'number'
+        ? errnoName(handle)
+        : (bindFailed(addr, handle) ?? listenHandles([handle], opts.backlog));
     if (code === null) return { bind, handle: handle as ServerHandle, url: describe(addr, handle as ServerHandle) };
     if (typeof handle !== 'number') handle.close();
     const e = Object.assign(new Error(code), { code }) as NodeJS.ErrnoException;
@@ -68,6 +71,18 @@ async function bindOne(bind: string, opts: BindOptions): Promise<Listener> {
     opts.onRetry?.(bind, e);
     await new Promise((r) => setTimeout(r, opts.retryDelayMs ?? 1000));
   }
+}
+
+/**
+ * libuv defers a TCP bind's EADDRINUSE to listen(2) and keeps it in the primary's handle; the helper that calls
+ * listen(2) on the descriptor never sees it, and the kernel would give the still unbound socket an ephemeral port.
+ * A bound socket has its port from bind(2) on (port 0 asks for one then), so an unbound one is a failed bind.
+ */
+function bindFailed(addr: BindAddress, handle: ServerHandle): string | null {
+  if (addr.kind !== 'tcp') return null;
+  const out: { port?: number } = {};
+  handle.getsockname?.(out);
+  return out.port ? null : 'EADDRINUSE';
 }
 
 type CreateServerHandle = (address: string | null, port: number, addressType: number) => ServerHandle | number;
