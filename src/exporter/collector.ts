@@ -12,7 +12,7 @@ import type { MetricFamily, Snapshot } from '../store/snapshot.js';
 import type { FlushAnswer } from '../arbiter/worker-record.js';
 import type { MasterMetrics, WorkerView } from '../metrics/master-metrics.js';
 import type { ProcessSampler } from '../metrics/process-sampler.js';
-import { RetiredTotals, mergeFamilies } from './merge.js';
+import { MonotonicHold, RetiredTotals, mergeFamilies } from './merge.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, formatOpenMetrics, formatPrometheus } from './exposition.js';
 import type { MetricsSource } from './metrics-server.js';
 
@@ -48,13 +48,19 @@ export class Collector implements MetricsSource {
   private readonly folded = new Set<number>();
   /** Every dead worker seen: a late read must never bring its snapshot back (that would count it twice). */
   private readonly dead = new Set<number>();
+  /** Scrapes waiting for the fold of a worker that is leaving. */
+  private readonly folding = new Set<number>();
+  private readonly foldWaiters = new Map<number, { promise: Promise<void>; resolve: () => void }>();
   /** Changes whenever a dead worker is folded into the retired totals. */
   private foldCount = 0;
   private lastPart: { key: string; text: string; names: Set<string> } | null = null;
   /** Reads started by `pushed`, per pid: the highest seq announced meanwhile. */
   private readonly reading = new Map<number, { want: number }>();
-  /** Last exposed value of each counter and histogram sample (see holdMonotonic). */
-  private readonly exposed = new Map<string, number>();
+  /** Counters and histograms never exposed below their last exposed value (a real drop is logged and counted). */
+  private readonly hold = new MonotonicHold((series, before, now) => {
+    this.master.countCounterDrop();
+    this.opts.log.warning(`metrics: ${series} fell from ${before} to ${now}; held`);
+  });
 
   constructor(
     private readonly host: CollectorHost,
@@ -84,6 +90,14 @@ export class Collector implements MetricsSource {
       if (ack?.current && this.snapshots.get(w.pid)?.seq === ack.seq) this.confirmedAt.set(w.pid, answeredAt);
     });
 
+    // A worker on its way out (max-requests, TERM) that did not confirm it is current writes its final snapshot as
+    // it exits, and the fold reads it: wait for that within the deadline, so a scrape after the traffic is exact.
+    const leaving = booted.filter((w, i) => w.state === 'quitting' && !acks[i]?.current);
+    if (leaving.length > 0) {
+      const waitMs = Math.max(MIN_READ_MS, deadline - performance.now());
+      await withDeadline(Promise.all(leaving.map((w) => this.whenFolded(w.pid))), waitMs, '').catch(() => {});
+    }
+
     const masterFamilies = await this.masterFamilies();
 
     // From here on synchronous: a fold cannot interleave, so no series can step back.
@@ -108,7 +122,7 @@ export class Collector implements MetricsSource {
     for (const snap of this.snapshots.values()) parts.push(snap.metrics);
     const merged = mergeFamilies(parts);
     this.master.countConflicts(merged.conflicts.length);
-    this.holdMonotonic(merged.families);
+    this.hold.apply(merged.families);
     let text = format === 'openmetrics' ? formatOpenMetrics(merged.families) : formatPrometheus(merged.families);
     if (format === 'openmetrics') text = text.slice(0, text.length - '# EOF\n'.length); // the primary's part ends it
     this.lastPart = { key, text, names: new Set(merged.families.map((f) => f.name)) };
@@ -130,32 +144,6 @@ export class Collector implements MetricsSource {
     const taken = this.snapshots.get(pid)?.takenAt;
     if (taken === undefined) return null;
     return Math.max(taken, this.confirmedAt.get(pid) ?? 0);
-  }
-
-  /**
-   * Float sums (a histogram's `_sum`, a counter increased by fractions) can come out a few ulps lower
-   * when a dead worker's values move from its snapshot into the retired totals: the additions happen in
-   * another order. Prometheus reads any decrease as a counter reset, so a counter or histogram sample
-   * never goes below the value this primary exposed before (docs/design.md, L1). A larger drop would be a bug of
-   * ours: it is held too, but logged and counted (promfork_held_decreases_total), and tests assert zero.
-   */
-  private holdMonotonic(families: MetricFamily[]): void {
-    for (const f of families) {
-      if (f.type === 'gauge') continue;
-      for (const sample of f.values) {
-        if (f.type === 'summary' && sample.labels.quantile !== undefined) continue;
-        let key = sample.metricName ?? f.name;
-        for (const k in sample.labels) key += `\u0000${k}=${sample.labels[k]}`;
-        const before = this.exposed.get(key);
-        if (before !== undefined && sample.value < before) {
-          if (before - sample.value > 1e-9 * Math.max(1, Math.abs(before))) {
-            this.master.countCounterDrop();
-            this.opts.log.warning(`metrics: ${key.split('\u0000').join(' ')} fell from ${before} to ${sample.value}; held`);
-          }
-          sample.value = before;
-        } else this.exposed.set(key, sample.value);
-      }
-    }
   }
 
   /**
@@ -203,7 +191,32 @@ export class Collector implements MetricsSource {
    * A worker exited: add its final counters to the retired totals (its seat keeps them) and drop its
    * snapshot. Until this completes, scrapes keep serving its cached values.
    */
+  /** Resolves once worker `pid` is folded (at once if it was). */
+  private whenFolded(pid: number): Promise<void> {
+    if (this.dead.has(pid) && !this.folding.has(pid)) return Promise.resolve();
+    let w = this.foldWaiters.get(pid);
+    if (!w) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      w = { promise, resolve };
+      this.foldWaiters.set(pid, w);
+    }
+    return w.promise;
+  }
+
   async fold(pid: number): Promise<void> {
+    if (this.dead.has(pid)) return;
+    this.folding.add(pid);
+    try {
+      await this.foldNow(pid);
+    } finally {
+      this.folding.delete(pid);
+      this.foldWaiters.get(pid)?.resolve();
+      this.foldWaiters.delete(pid);
+    }
+  }
+
+  private async foldNow(pid: number): Promise<void> {
     if (this.dead.has(pid)) return;
     this.dead.add(pid);
     if (this.dead.size > 100_000) this.dead.delete(this.dead.values().next().value!);

@@ -470,3 +470,34 @@ function checkFamily(f: unknown): void {
     if (metricName !== undefined && typeof metricName !== 'string') invalid(`family ${name} has a bad sample name`);
   }
 }
+
+/**
+ * Counters and histograms never go back while one reader serves one run (docs/design.md, L1). Float sums can come
+ * out a few ulps lower when a dead worker's values move into the retired totals (the additions happen in another
+ * order), and a store that lost writes (a Redis failover with asynchronous replication) can hand back older values
+ * for a while: a counter or histogram sample is never exposed below the value exposed before. A drop beyond float
+ * noise is reported to `onDrop` (logged and counted by the caller); tests assert there is none where the store
+ * kept everything.
+ */
+export class MonotonicHold {
+  private readonly exposed = new Map<string, number>();
+
+  constructor(private readonly onDrop: (series: string, before: number, now: number) => void) {}
+
+  /** Raise every counter and histogram sample of `families` (in place) to at least its last exposed value. */
+  apply(families: MetricFamily[]): void {
+    for (const f of families) {
+      if (f.type === 'gauge') continue;
+      for (const sample of f.values) {
+        if (f.type === 'summary' && sample.labels.quantile !== undefined) continue;
+        let key = sample.metricName ?? f.name;
+        for (const k in sample.labels) key += `\u0000${k}=${sample.labels[k]}`;
+        const before = this.exposed.get(key);
+        if (before !== undefined && sample.value < before) {
+          if (before - sample.value > 1e-9 * Math.max(1, Math.abs(before))) this.onDrop(key.split('\u0000').join(' '), before, sample.value);
+          sample.value = before;
+        } else this.exposed.set(key, sample.value);
+      }
+    }
+  }
+}

@@ -11,7 +11,7 @@ import type { SnapshotStore } from '../store/store.js';
 import { DirectoryStore, checkStoreDirectory } from '../store/directory-store.js';
 import { RedisStore } from '../store/redis-store.js';
 import { redisOptions } from '../store/open-store.js';
-import { RetiredTotals, mergeFamilies } from './merge.js';
+import { MonotonicHold, RetiredTotals, mergeFamilies } from './merge.js';
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, formatOpenMetrics, formatPrometheus } from './exposition.js';
 import type { MetricsSource } from './metrics-server.js';
 import { workerId } from '../metrics/worker-metrics.js';
@@ -48,6 +48,8 @@ function withServerLabel(families: MetricFamily[], server: string): MetricFamily
   return families.map((f) => ({ ...f, values: f.values.map((v) => ({ ...v, labels: { server, ...v.labels } })) }));
 }
 
+const runKey = (run: { server: string; ppid: number }): string => `${run.server}\u0000${run.ppid}`;
+
 export class SidecarSource implements MetricsSource {
   private readonly registry = new Registry();
   private readonly storeUp: Gauge<'store'>;
@@ -58,6 +60,12 @@ export class SidecarSource implements MetricsSource {
   private lister: RedisStore | null = null;
   /** The set of primaries sharing the directory last warned about. */
   private sharedWarned = '';
+  /**
+   * Per run (server and primary pid): its counters are never served below what was served before, also when the
+   * store hands back older values for a while (a Redis failover loses the writes not yet replicated). A new run
+   * (a restarted primary) starts from its own values: that is a reset Prometheus sees as one.
+   */
+  private readonly holds = new Map<string, MonotonicHold>();
 
   constructor(
     private readonly s: Settings,
@@ -103,9 +111,12 @@ export class SidecarSource implements MetricsSource {
             this.snapshotAge.set({ server: run.server, worker_id: workerId(snap.seat) }, Math.max(0, (now - snap.takenAt) / 1000));
           }
           const fams = runFamilies(snapshots, retired);
+          this.holdOf(run).apply(fams);
           return labelled ? withServerLabel(fams, run.server) : fams;
         }),
       );
+      const live = new Set(runs.map(runKey));
+      for (const key of this.holds.keys()) if (!live.has(key)) this.holds.delete(key);
       families = mergeFamilies(perRun).families;
       this.storeUp.set({ store: kind }, 1);
     } catch (err) {
@@ -119,6 +130,18 @@ export class SidecarSource implements MetricsSource {
     return format === 'openmetrics'
       ? { body: formatOpenMetrics(all), contentType: OPENMETRICS_CONTENT_TYPE }
       : { body: formatPrometheus(all), contentType: PROMETHEUS_CONTENT_TYPE };
+  }
+
+  private holdOf(run: { server: string; ppid: number }): MonotonicHold {
+    const key = runKey(run);
+    let hold = this.holds.get(key);
+    if (!hold) {
+      hold = new MonotonicHold((series, before, now) => {
+        this.log.warning(`exporter: ${series} fell from ${before} to ${now} in the store (${run.server}); held`);
+      });
+      this.holds.set(key, hold);
+    }
+    return hold;
   }
 
   /** The live runs to serve: this instance's, or every instance's with --all-instances. */
