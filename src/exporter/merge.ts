@@ -22,6 +22,7 @@
 // parts, so its counts move from one part to the other in one step and are never missing nor counted twice.
 
 import type { Aggregator, MetricFamily, MetricType, Sample } from '../store/snapshot.js';
+import { LABEL_NAME, METRIC_NAME } from '../store/codec.js';
 
 /** Options of `mergeFamilies`. */
 export interface MergeOptions {
@@ -450,6 +451,12 @@ export class RetiredTotals {
   }
 }
 
+/** A value read from a store, for a message: escaped and cut short. */
+function shown(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 60)}...` : text;
+}
+
 function invalid(what: string): never {
   throw new TypeError(`invalid retired totals: ${what}`);
 }
@@ -457,7 +464,8 @@ function invalid(what: string): never {
 function checkFamily(f: unknown): void {
   if (typeof f !== 'object' || f === null) invalid('a family is not an object');
   const { name, help, type, values } = f as Record<string, unknown>;
-  if (typeof name !== 'string') invalid('a family has no name');
+  // Names are checked as a snapshot's are: a name outside Prometheus' grammar would print lines of its own.
+  if (typeof name !== 'string' || !METRIC_NAME.test(name)) invalid(`bad metric name ${shown(name)}`);
   if (typeof help !== 'string') invalid(`family ${name} has no help`);
   if (!TYPES.has(String(type))) invalid(`family ${name} has type ${String(type)}`);
   if (!Array.isArray(values)) invalid(`family ${name} has no values`);
@@ -467,7 +475,10 @@ function checkFamily(f: unknown): void {
     if (typeof labels !== 'object' || labels === null) invalid(`family ${name} has a sample without labels`);
     // A NaN or infinite value was written as null by JSON.stringify.
     if (typeof value !== 'number' && value !== null) invalid(`family ${name} has a sample whose value is not a number`);
-    if (metricName !== undefined && typeof metricName !== 'string') invalid(`family ${name} has a bad sample name`);
+    for (const l of Object.keys(labels as object)) if (!LABEL_NAME.test(l)) invalid(`bad label name ${shown(l)} (${name})`);
+    if (metricName !== undefined && (typeof metricName !== 'string' || !METRIC_NAME.test(metricName))) {
+      invalid(`bad sample name ${shown(metricName)} (${name})`);
+    }
   }
 }
 

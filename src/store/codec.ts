@@ -52,8 +52,9 @@ export const MAX_STORED_TEXT = 8 * 1024 * 1024;
 /** The largest seq read back: 2^40, a snapshot every millisecond for 34 years. */
 export const MAX_SEQ = 2 ** 40;
 
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** Prometheus' grammar for metric and label names: what is read from a store must match it. */
+export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** A name for a message: at most 60 characters, JSON-quoted (no control character reaches a log line). */
 function shown(v: unknown): string {

@@ -281,6 +281,21 @@ describe('RetiredTotals', () => {
     }
   });
 
+  it('refuses names a stored snapshot could not hold: a planted retired file prints no line of its own', () => {
+    const family = (name: string, labels: Record<string, string>, metricName?: string) => ({
+      version: 1,
+      families: [{ name, help: 'h', type: 'counter', values: [{ value: 1, labels, ...(metricName ? { metricName } : {}) }] }],
+    });
+    for (const [bad, message] of [
+      [family('x_total\nevil_total 1e9', {}), /bad metric name/],
+      [family('x_total', { 'bad label': 'v' }), /bad label name/],
+      [family('x_total', {}, 'x_total 7\ny'), /bad sample name/],
+    ] as const) {
+      assert.throws(() => RetiredTotals.fromJSON(bad), (err: Error) => err instanceof TypeError && message.test(err.message));
+    }
+    assert.equal(RetiredTotals.fromJSON(family('x_total', { worker_id: 'worker_0' })).families()[0]!.name, 'x_total');
+  });
+
   it('feeds mergeFamilies as one more part: counters stay monotonic when a worker is folded', () => {
     const totals = new RetiredTotals();
     const live = [counter('c_total', [{ value: 5, labels: { worker_id: 'worker_0' } }])];
