@@ -191,7 +191,7 @@ export class DirectoryStore implements SnapshotStore {
     const previous = this.queues.get(file) ?? Promise.resolve();
     const done = previous.then(async () => {
       await this.verify();
-      await writeAtomic(file, text);
+      await writeAtomic(file, text, () => this.verify());
     });
     const tail = done.catch(() => undefined);
     this.queues.set(file, tail);
@@ -204,11 +204,19 @@ export class DirectoryStore implements SnapshotStore {
 
 // ---- writing ----
 
-async function writeAtomic(file: string, text: string): Promise<void> {
+/**
+ * Temp file, then rename. `verify` runs again between the two: Node has no openat(2), so the directory is reached
+ * by its path each time. A directory swapped after the first check and before the temp file was written is caught
+ * there (the temp file is removed, nothing is renamed into it); one swapped after the second check makes the rename
+ * fail, since the temp file is not in the new directory. So no snapshot file is ever completed in a directory
+ * that replaced the store.
+ */
+async function writeAtomic(file: string, text: string, verify: () => Promise<void>): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     // 'wx': never through a planted file or symlink of the same name.
     await fsp.writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
+    await verify();
     await fsp.rename(tmp, file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') await fsp.rm(tmp, { force: true }).catch(() => undefined);
