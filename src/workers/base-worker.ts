@@ -226,8 +226,10 @@ export abstract class Worker {
     // take a whole burst (e.g. a client opening its keep-alive pool) while the others find the queue empty.
     // After BURST_ACCEPTS in one turn the worker closes its copies (libuv stops accepting at once) and asks
     // for them again at the end of the turn, so the other workers take the rest of the burst meanwhile.
+    // A sync worker takes one connection per turn: it serves one request at a time, and connections it took in a
+    // burst would wait behind each other while another sync worker is idle.
     if (this.acceptedThisTurn++ === 0) setImmediate(this.endAcceptTurn);
-    else if (this.acceptedThisTurn === BURST_ACCEPTS && this.cfg.workers > 1 && !this.burstPaused) {
+    if (this.acceptedThisTurn === (this.kind === 'sync' ? 1 : BURST_ACCEPTS) && this.cfg.workers > 1 && !this.burstPaused) {
       this.burstPaused = true;
       this.stopAccepting();
     }
