@@ -242,6 +242,11 @@ export abstract class Worker {
     this.serveConnection(socket);
   }
 
+  /** Connections this process's own http.Server serves (closed when idle on a graceful stop). */
+  protected idleCandidates(): Iterable<Socket> {
+    return this.connections;
+  }
+
   /** Serve an accepted connection (tracked in `connections`). The thread worker pipes it to a thread instead. */
   protected serveConnection(socket: Socket): void {
     this.server.emit('connection', socket);
@@ -313,7 +318,8 @@ export abstract class Worker {
       this.requestFinished(req, res, durationNs, error);
       if (this.accessLine && startWall) this.writeAccessLog(req, res, startWall, durationNs, bytesAtStart);
       if (this.hooks.postRequest) callHookSync(this.log, this.hooks, 'postRequest', this, req, res);
-      if (!this.alive && !req.socket.destroyed) req.socket.end();
+      // A response committed as keep-alive before the stop is not followed by a close: the client may already be
+      // sending its next request on it (answered with `Connection: close`); closeIdleConnectionsSoon ends it if not.
       if (sync) this.requestDone(res);
     });
     // As Gunicorn: decided when the last allowed request starts, so the primary sends no more.
@@ -388,7 +394,7 @@ export abstract class Worker {
     for (const res of this.inflight) {
       if (!res.headersSent) res.shouldKeepAlive = false;
     }
-    closeIdleConnectionsSoon(this.server);
+    closeIdleConnectionsSoon(() => this.idleCandidates());
     const deadline = setTimeout(() => {
       this.log.warning(`Worker graceful timeout (pid:${this.pid})`);
       this.server.closeAllConnections();

@@ -10,7 +10,7 @@
 // - connectionsCheckingInterval: Node checks that deadline on a timer (30 s by default, which let an idle
 //   client stay up to 90 s); once a second keeps the deadline within a second.
 
-import type { Server, ServerOptions } from 'node:http';
+import type { ServerOptions } from 'node:http';
 import type { Settings } from '../config/types.js';
 
 export const CONNECTIONS_CHECK_MS = 1000;
@@ -29,12 +29,37 @@ export function httpServerOptions(cfg: Pick<Settings, 'keepalive' | 'timeout'>):
 }
 
 /**
- * On a graceful stop, idle keep-alive connections are closed after this grace rather than at once: a
- * client under load sends its next request on them within it, which is answered with `Connection: close`
- * (so it never writes into a connection we are closing); the ones still idle then are closed.
+ * On a graceful stop, idle keep-alive connections are closed, but only once they have stayed idle for
+ * IDLE_CLOSE_AFTER_MS: a client under load sends its next request a moment after each response, and a connection
+ * closed in that moment (or whose bytes are still on their way to a thread) would fail that request. Every
+ * response after the stop began says `Connection: close`, so a busy connection ends after its next response; one
+ * that carries nothing (no response in progress, nothing read) for IDLE_CLOSE_AFTER_MS is not being used and is
+ * closed. Only the stopping worker looks, every IDLE_CHECK_MS: nothing runs on the request path.
  */
-export const IDLE_CLOSE_GRACE_MS = 300;
+export const IDLE_CLOSE_AFTER_MS = 1000;
+export const IDLE_CHECK_MS = 100;
 
-export function closeIdleConnectionsSoon(server: Server): void {
-  setTimeout(() => server.closeIdleConnections(), IDLE_CLOSE_GRACE_MS).unref();
+interface Connection {
+  readonly destroyed: boolean;
+  readonly bytesRead: number;
+  destroy(): void;
+}
+
+export function closeIdleConnectionsSoon(connections: () => Iterable<Connection>): void {
+  let seen = new Map<Connection, { bytes: number; since: number }>();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const next = new Map<Connection, { bytes: number; since: number }>();
+    for (const c of connections()) {
+      if (c.destroyed) continue;
+      const last = seen.get(c);
+      // Node's http server sets `_httpMessage` to the response in progress on its socket.
+      const busy = Boolean((c as { _httpMessage?: unknown })._httpMessage) || (last !== undefined && last.bytes !== c.bytesRead);
+      const since = busy || last === undefined ? now : last.since;
+      if (!busy && now - since >= IDLE_CLOSE_AFTER_MS) c.destroy();
+      else next.set(c, { bytes: c.bytesRead, since });
+    }
+    seen = next;
+  }, IDLE_CHECK_MS);
+  timer.unref();
 }

@@ -137,7 +137,8 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): voi
     const report = describeRequest(req, res.statusCode, durationNs, error === null ? null : toWireError(error));
     if (accessLine && startWall) report.access = formatAccess(req, res, startWall, durationNs, bytesAtStart);
     post({ t: 'done', report });
-    if (draining && !req.socket.destroyed) req.socket.end();
+    // A response committed as keep-alive before the stop is not followed by a close: the client may already be
+    // sending its next request on it (answered with `Connection: close`); closeIdleConnectionsSoon ends it if not.
   });
   if (data.reportStarts) post({ t: 'start', method: req.method, url: req.url });
   if (hooks.preRequest) callHookSync(log, hooks, 'preRequest', threadWorker, req);
@@ -246,7 +247,7 @@ function drain(): void {
   for (const { res } of inflight) {
     if (!res.headersSent) res.shouldKeepAlive = false;
   }
-  closeIdleConnectionsSoon(server);
+  closeIdleConnectionsSoon(() => sockets.values());
 }
 
 async function collectFamilies(): Promise<MetricFamily[]> {

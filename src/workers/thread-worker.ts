@@ -106,6 +106,11 @@ export class ThreadWorker extends Worker {
   /** Requests finished (reported by the threads, or lost with one). */
   private requestsDone = 0;
 
+  /** The threads' servers close their idle connections themselves (thread-entry's drain). */
+  protected override idleCandidates(): Iterable<Socket> {
+    return [];
+  }
+
   protected override serveConnection(socket: Socket): void {
     this.pool.assign(socket);
   }
