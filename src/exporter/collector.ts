@@ -2,8 +2,8 @@
 // their own schedule and announce them (`pushed`); the collector reads each one as it arrives, so a scrape
 // finds the snapshots already parsed (docs/design.md, L1: nothing is exposed that is not in the store). A scrape asks every
 // live worker whether its persisted snapshot is current: an idle worker flushes what it counted since its last
-// push and answers (so a scrape after traffic stops is exact), a busy one answers at once without collecting
-// (served from its last push, at most one flush interval old), and a worker that left an earlier request
+// push and answers (so a scrape after traffic stops is exact), a busy one (requests in flight or still finishing
+// within a few ms) answers without collecting (served from its last push, at most busyPushMs() old), and a worker that left an earlier request
 // unanswered past the deadline is not waited for. The retired fold of dead workers is added so counters never go
 // back.
 
@@ -55,7 +55,7 @@ export class Collector implements MetricsSource {
   private foldCount = 0;
   private lastPart: { key: string; text: string; names: Set<string> } | null = null;
   /** Reads started by `pushed`, per pid: the highest seq announced meanwhile. */
-  private readonly reading = new Map<number, { want: number }>();
+  private readonly reading = new Map<number, { want: number; done: Promise<void> }>();
   /** Counters and histograms never exposed below their last exposed value (a real drop is logged and counted). */
   private readonly hold = new MonotonicHold((series, before, now) => {
     this.master.countCounterDrop();
@@ -83,7 +83,13 @@ export class Collector implements MetricsSource {
       return !cached || (acks[i] !== null && acks[i]!.seq > cached.seq);
     });
     const readMs = Math.max(MIN_READ_MS, deadline - performance.now());
-    await Promise.all([...toRead.map((w) => this.refresh(w.pid, false, readMs)), this.sampler?.ensure(workers.map((w) => w.pid))]);
+    // A read that a push started is waited for, not doubled (its `pushed` came before the answer: it reads that seq).
+    const read = async (pid: number) => {
+      const pending = this.reading.get(pid);
+      if (pending) await withDeadline(pending.done, readMs, '').catch(() => {});
+      if (!pending || !this.snapshots.has(pid)) await this.refresh(pid, false, readMs);
+    };
+    await Promise.all([...toRead.map((w) => read(w.pid)), this.sampler?.ensure(workers.map((w) => w.pid))]);
     const answeredAt = Date.now();
     booted.forEach((w, i) => {
       const ack = acks[i];
@@ -157,8 +163,6 @@ export class Collector implements MetricsSource {
       reading.want = Math.max(reading.want, seq);
       return;
     }
-    const state = { want: seq };
-    this.reading.set(pid, state);
     const loop = async (): Promise<void> => {
       while ((this.snapshots.get(pid)?.seq ?? 0) < state.want && !this.dead.has(pid)) {
         const before = this.snapshots.get(pid)?.seq ?? 0;
@@ -166,7 +170,9 @@ export class Collector implements MetricsSource {
         if ((this.snapshots.get(pid)?.seq ?? 0) === before) break; // unreadable now: the next push or scrape retries
       }
     };
-    void loop().finally(() => this.reading.delete(pid));
+    const state = { want: seq, done: Promise.resolve() };
+    this.reading.set(pid, state);
+    state.done = loop().finally(() => this.reading.delete(pid));
   }
 
   /** Read a worker's persisted snapshot into the cache (never replacing it with an older one). */

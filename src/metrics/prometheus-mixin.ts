@@ -7,8 +7,9 @@
 // - QUIET_MS after traffic pauses (no request finished during QUIET_MS), so the store is exact soon after, at
 //   most every QUIET_SPACING_MS;
 // - every `metricsFlushInterval` anyway when the app's own metrics changed without requests;
-// - when a scrape asks (IPC `flush`) and this worker has no request in flight (then it is idle: the answer is
-//   exact); a worker with requests in flight answers at once with the seq it last persisted, without collecting;
+// - when a scrape asks (IPC `flush`) and this worker is idle: no request in flight, and none finished for QUIET_MS
+//   (then the answer is exact). A busy worker (requests in flight, or still finishing: it looks every BUSY_PROBE_MS)
+//   answers with the seq it last persisted, without collecting, even while a push is being written;
 // - on every controlled exit.
 // A SIGKILLed worker loses what it counted since its last push: at most busyPushMs() of its traffic
 // (docs/metrics.md).
@@ -36,6 +37,12 @@ export const QUIET_MS = 20;
  * writes at most 1000 / QUIET_SPACING_MS snapshots per second on its own, whatever the traffic.
  */
 export const QUIET_SPACING_MS = 250;
+
+/**
+ * A scrape's flush request finds requests counted since the last push: the worker looks for more this often (up
+ * to QUIET_MS) to decide between busy (answer with the last push) and stopped traffic (flush: exact).
+ */
+export const BUSY_PROBE_MS = 5;
 
 /** Under steady traffic the primary reads at most about 1000 / PUSH_MS_PER_WORKER snapshots per second. */
 export const PUSH_MS_PER_WORKER = 30;
@@ -149,13 +156,34 @@ export function withMetrics(Base: WorkerClass): WorkerClass {
       if (msg.t !== 'flush') return;
       const answer = (ok: boolean, current: boolean) =>
         this.send({ t: 'flushed', id: msg.id, ok, seq: this.persistedSeq, storeErrors: this.storeErrors, current });
-      if (this.persistedSeq > 0 && !this.current) {
+      if (this.persistedSeq > 0) {
         // Busy: the scrape is served what was pushed last (at most one interval old); collecting now would make
         // every scrape wait on the busiest worker.
         if (this.requestsInFlight() > 0) return answer(true, false);
         // Idle and nothing counted since the last collection: what is persisted is current.
         const unchanged = this.metrics.requests === this.collectedRequests;
-        if (unchanged && performance.now() - this.collectedAt < this.intervalMs) return answer(true, true);
+        if (!this.current && unchanged && performance.now() - this.collectedAt < this.intervalMs) return answer(true, true);
+        // Requests finished since the last push: is the traffic still going on? Look every BUSY_PROBE_MS, up to
+        // QUIET_MS. As soon as more requests finished, the worker is busy: the scrape is served its last push (at
+        // most busyPushMs() old) without a collection on a loaded event loop. If none did for QUIET_MS, the traffic
+        // has stopped: flush, so that a scrape after the traffic is exact.
+        if (this.armed) {
+          const seen = this.metrics.requests;
+          const busy = () => this.metrics.requests !== seen || this.requestsInFlight() > 0;
+          let looked = 0;
+          const look = () => {
+            if (busy()) return answer(true, false);
+            // The timer may fire first thing after the process waited for a core (a loaded machine): look once
+            // more after the event loop has polled for what arrived meanwhile.
+            setImmediate(() => {
+              if (busy()) answer(true, false);
+              else if (++looked * BUSY_PROBE_MS < QUIET_MS) setTimeout(look, BUSY_PROBE_MS);
+              else void this.flush().then((ok) => answer(ok, ok));
+            });
+          };
+          setTimeout(look, BUSY_PROBE_MS);
+          return;
+        }
       }
       void this.flush().then((ok) => answer(ok, ok));
     }
