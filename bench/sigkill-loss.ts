@@ -1,7 +1,8 @@
 // What a SIGKILLed worker loses: `--requests` sequential requests (keep-alive) to a hello-world app on 2 workers;
 // halfway, the worker that answered the last request is SIGKILLed (as the out-of-memory killer would). Once the
 // requests are done, /metrics is scraped: gunicorn_worker_requests_total against the requests answered (200s)
-// is the loss.
+// is the loss. It is also given as milliseconds of the killed worker's traffic (lost / its request rate before the
+// kill): the window is the time since its last push, at most busyPushMs() plus one tick and one write (docs/metrics.md).
 //
 //   npm run build && flock /tmp/promfork-heavy.lock node --import tsx bench/sigkill-loss.ts [--rounds 3] [--requests 3000]
 //       [--flush-interval S]
@@ -52,6 +53,7 @@ runBench(async () => {
   console.log(`build: ${builtAt}; ${rounds} rounds of ${total} sequential keep-alive requests, 2 workers, --metrics-flush-interval ${flushInterval}\n`);
   const rows: string[][] = [];
   const losses: number[] = [];
+  const lostMs: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'promfork-kill-'));
     const server = await Server.start({
@@ -66,8 +68,13 @@ runBench(async () => {
       let ok = server.probesAnswered;
       let lastPid = 0;
       const t0 = performance.now();
+      let killedRate = 0;
       for (let i = 0; i < total; i++) {
-        if (i === total / 2) process.kill(lastPid, 'SIGKILL');
+        if (i === Math.floor(total / 2)) {
+          // The killed worker's request rate (it answered every request so far: one keep-alive connection).
+          killedRate = i / ((performance.now() - t0) / 1000);
+          process.kill(lastPid, 'SIGKILL');
+        }
         const r = await get(`${server.url}/`, agent);
         if (r.status === 200) {
           ok++;
@@ -82,12 +89,13 @@ runBench(async () => {
       const held = sampleValues(s.body, 'promfork_held_decreases_total').reduce((a, b) => a + b, 0);
       if (held !== 0) fail(`round ${round + 1}: promfork_held_decreases_total ${held}`);
       losses.push(ok - counted);
-      rows.push([String(round + 1), String(ok), String(counted), String(ok - counted), (total / seconds).toFixed(0)]);
+      lostMs.push(((ok - counted) / killedRate) * 1000);
+      rows.push([String(round + 1), String(ok), String(counted), String(ok - counted), killedRate.toFixed(0), lostMs.at(-1)!.toFixed(0), (total / seconds).toFixed(0)]);
     } finally {
       await server.stop();
     }
   }
-  console.log(table(['round', 'answered (probes included)', 'counted', 'lost', 'req/s'], rows));
-  console.log(`\nmedian lost: ${median(losses)} of ${total}`);
+  console.log(table(['round', 'answered (probes included)', 'counted', 'lost', 'killed worker req/s', 'lost, ms of its traffic', 'req/s (whole run)'], rows));
+  console.log(`\nmedian lost: ${median(losses)} of ${total}; as the killed worker's traffic: median ${median(lostMs).toFixed(0)} ms, max ${Math.max(...lostMs).toFixed(0)} ms`);
   reportEnd(failures, builtAt);
 });
