@@ -103,9 +103,9 @@ export class WorkerManager {
   constructor(private readonly logger: HookLogger = consoleLogger) {}
 
   async updateMetrics(worker: Worker): Promise<boolean> {
-    const flush = (worker as Worker & { flush?: () => Promise<boolean> }).flush;
-    if (typeof flush !== 'function') return false; // a worker class without metrics
-    const ok = await flush.call(worker);
+    const instrumentation = worker.instrumentation;
+    if (!instrumentation) return false; // a worker without metrics
+    const ok = await instrumentation.flush();
     if (!ok) this.logger.warning(`worker ${worker.pid}: metrics snapshot not persisted`);
     return ok;
   }

@@ -21,6 +21,7 @@ import type { MetricFamily } from '../store/snapshot.js';
 import { loadApp, type RequestListener } from './app-loader.js';
 import { answerInternalError } from './internal-error.js';
 import { closeIdleConnectionsSoon, httpServerOptions } from './http-options.js';
+import type { Instrumentation, MakeInstrumentation } from './instrumentation.js';
 
 export type WorkerKind = 'sync' | 'async';
 
@@ -57,6 +58,8 @@ export abstract class Worker {
   /** Requests handled so far (counts towards maxRequests). */
   nr = 0;
   app!: RequestListener;
+  /** Called at fixed points (the metrics, with metrics on); attached with instrument() before init. */
+  instrumentation: Instrumentation | null = null;
 
   protected readonly server: http.Server;
   protected readonly connections = new Set<Socket>();
@@ -118,6 +121,22 @@ export abstract class Worker {
     return (this.constructor as WorkerClass).kind;
   }
 
+  /** Attach what is called at fixed points, and initialise it (the worker process does, before init). */
+  async instrument(make: MakeInstrumentation): Promise<void> {
+    this.instrumentation = make({
+      pid: this.pid,
+      ppid: this.ppid,
+      seat: this.seat,
+      cfg: this.cfg,
+      log: this.log,
+      hooks: this.hooks,
+      requestsInFlight: () => this.requestsInFlight(),
+      externalMetricFamilies: () => this.externalMetricFamilies(),
+      send: (msg) => this.send(msg),
+    });
+    await this.instrumentation.init();
+  }
+
   /** Gunicorn's init_process: post_fork, import the app, post_worker_init. Throws boot errors. */
   async init(): Promise<void> {
     await callHook(this.log, this.hooks, 'postFork', this.arbiter, this);
@@ -137,12 +156,19 @@ export abstract class Worker {
     this.heartbeat = setInterval(() => this.beat(), this.beatMs);
     this.booted = true;
     this.send({ t: 'booted' });
+    this.instrumentation?.run();
   }
 
-  // ---- instrumentation points (the metrics mixin overrides these; no I/O allowed here) ----
+  // ---- extension points for subclasses (no I/O allowed here) ----
 
   /** Called when a request starts, before the app runs. */
   protected requestStarted(_req: http.IncomingMessage): void {}
+
+  /** The fixed point after each request (its response closed): the instrumentation, then requestFinished. */
+  protected requestClosed(req: http.IncomingMessage, res: http.ServerResponse, durationNs: bigint, error: unknown): void {
+    this.instrumentation?.requestFinished(req, res, durationNs, error);
+    this.requestFinished(req, res, durationNs, error);
+  }
 
   /** Called once per request when its response is closed, whatever the outcome. */
   protected requestFinished(
@@ -152,7 +178,7 @@ export abstract class Worker {
     _error: unknown,
   ): void {}
 
-  /** Requests being handled now (the metrics mixin answers a scrape at once, without collecting, when busy). */
+  /** Requests being handled now (the metrics answer a scrape without collecting when busy). */
   protected requestsInFlight(): number {
     return this.inflight.size;
   }
@@ -163,7 +189,7 @@ export abstract class Worker {
   /**
    * Metric families held outside this thread's registries, as parts to merge (counters and histograms
    * summed): the thread worker's handler threads each have the app's prom-client registry. The metrics
-   * mixin merges them into its snapshots. Null: there are none.
+   * merge them into their snapshots. Null: there are none.
    */
   protected externalMetricFamilies(): Promise<MetricFamily[][]> | null {
     return null;
@@ -180,13 +206,16 @@ export abstract class Worker {
       this.drained = true;
       this.maybeExit();
     } else if (m.t === 'reopen') this.log.reopen();
-    else this.onControl(m);
+    else {
+      this.instrumentation?.control(m);
+      this.onControl(m);
+    }
   }
 
-  /** Other primary messages (the metrics mixin answers `flush`). */
+  /** Other primary messages (the instrumentation sees them first: the metrics answer `flush`). */
   protected onControl(_msg: PrimaryToWorker): void {}
 
-  /** Extra fields for heartbeats (the metrics mixin reports store errors). */
+  /** Extra fields for heartbeats (the instrumentation adds its own: the metrics report store errors). */
   protected heartbeatInfo(): { storeErrors?: number } {
     return {};
   }
@@ -315,7 +344,7 @@ export abstract class Worker {
     res.once('close', () => {
       this.inflight.delete(res);
       const durationNs = process.hrtime.bigint() - start;
-      this.requestFinished(req, res, durationNs, error);
+      this.requestClosed(req, res, durationNs, error);
       if (this.accessLine && startWall) this.writeAccessLog(req, res, startWall, durationNs, bytesAtStart);
       if (this.hooks.postRequest) callHookSync(this.log, this.hooks, 'postRequest', this, req, res);
       // A response committed as keep-alive before the stop is not followed by a close: the client may already be
@@ -382,7 +411,7 @@ export abstract class Worker {
       return;
     }
     const busyMs = this.kind === 'sync' ? (this.running ? Math.max(1, performance.now() - this.runningSince) : 0) : undefined;
-    this.send({ t: 'hb', ...this.heartbeatInfo(), ...(busyMs === undefined ? {} : { busyMs }) });
+    this.send({ t: 'hb', ...this.heartbeatInfo(), ...this.instrumentation?.heartbeat(), ...(busyMs === undefined ? {} : { busyMs }) });
   }
 
   /** Graceful stop (TERM, max-requests, parent gone): finish in-flight requests, then exit 0. */
@@ -432,6 +461,7 @@ export abstract class Worker {
     if (this.heartbeat) clearInterval(this.heartbeat);
     try {
       await this.beforeExit();
+      await this.instrumentation?.beforeExit();
     } catch (err) {
       this.log.error('worker: final flush failed', err);
     }

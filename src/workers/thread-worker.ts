@@ -14,11 +14,11 @@
 //   on; its connections are closed, its requests in flight are counted as failed, the restart is counted.
 //
 // Every request is counted once, in the main thread, from the report the thread sends when the response is
-// closed: `requestFinished` (the metrics mixin's per-request metrics) sees a request-like object with the
+// closed: `requestClosed` (the instrumentation's per-request metrics, then requestFinished) sees a request-like object with the
 // method, url, and for failed requests the headers and route, plus the status, the app's duration measured
 // in the thread and an Error of the original class. The app's own prom-client metrics live in each thread's
 // registry: `externalMetricFamilies` collects them for every snapshot, summed over the threads by the
-// mixin, so the seat exposes each family once.
+// metrics instrumentation, so the seat exposes each family once.
 //
 // preRequest/postRequest hooks run in the thread (Gunicorn runs them in the pool thread) with the real
 // req/res; their `worker` argument is a view of this worker (pid, seat, age, cfg, log, nr, alive) plus the
@@ -141,7 +141,7 @@ export class ThreadWorker extends Worker {
     const req = requestView(report);
     const res = { statusCode: report.status } as http.ServerResponse;
     const error = report.error ? fromWireError(report.error) : null;
-    this.requestFinished(req, res, BigInt(Math.max(0, Math.round(report.ns))), error);
+    this.requestClosed(req, res, BigInt(Math.max(0, Math.round(report.ns))), error);
     if (report.access) this.log.access(report.access);
   }
 }

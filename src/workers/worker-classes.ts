@@ -11,18 +11,6 @@ import type { WorkerClass } from './base-worker.js';
 
 type Loader = () => Promise<WorkerClass>;
 
-/**
- * A metrics class: the plain class with the metrics mixin, built once. Only the one class the worker runs is loaded
- * (each plain class pulls its own modules: the thread worker its thread pool).
- */
-function withMetricsOf(load: Loader): Loader {
-  let cls: Promise<WorkerClass> | null = null;
-  return () =>
-    (cls ??= Promise.all([load(), import('../metrics/prometheus-mixin.js')]).then(([plain, { withMetrics }]) =>
-      withMetrics(plain),
-    ));
-}
-
 const loadSync: Loader = async () => (await import('./sync-worker.js')).SyncWorker;
 const loadAsync: Loader = async () => (await import('./async-worker.js')).AsyncWorker;
 const loadThread: Loader = async () => (await import('./thread-worker.js')).ThreadWorker;
@@ -31,9 +19,10 @@ const BUILTIN: Record<string, Loader> = {
   SyncWorker: loadSync,
   AsyncWorker: loadAsync,
   ThreadWorker: loadThread,
-  PrometheusWorker: withMetricsOf(loadSync),
-  PrometheusAsyncWorker: withMetricsOf(loadAsync),
-  PrometheusThreadWorker: withMetricsOf(loadThread),
+  // The metrics are not in the class: the worker process attaches them (an Instrumentation) with metrics on.
+  PrometheusWorker: loadSync,
+  PrometheusAsyncWorker: loadAsync,
+  PrometheusThreadWorker: loadThread,
 };
 
 /** The three kinds of built-in worker and their class names, plain and with metrics. */
@@ -124,7 +113,7 @@ export function builtinFor(name: string, metrics: boolean): { id: string; note?:
 
 export async function resolveWorkerClass(name: string, cwd: string, metrics: boolean): Promise<ResolvedWorkerClass> {
   const builtin = builtinFor(name, metrics);
-  if (builtin) return { ...builtin, cls: await loadWorkerClass(builtin.id, metrics) };
+  if (builtin) return { ...builtin, cls: await loadWorkerClass(builtin.id) };
   const { module, exportName } = parseAppSpec(name);
   const file = path.resolve(cwd, module);
   if (!existsSync(file)) {
@@ -134,16 +123,13 @@ export async function resolveWorkerClass(name: string, cwd: string, metrics: boo
     );
   }
   const id = `${file}:${exportName ?? ''}`;
-  return { id, cls: await loadWorkerClass(id, metrics) };
+  return { id, cls: await loadWorkerClass(id) };
 }
 
-/** Load a resolved class id; with metrics on, a custom plain class gets the PrometheusMixin. */
-export async function loadWorkerClass(id: string, metrics: boolean): Promise<WorkerClass> {
+/** Load a resolved class id (the same class with metrics on or off: the worker process attaches the metrics). */
+export async function loadWorkerClass(id: string): Promise<WorkerClass> {
   if (id in BUILTIN) return BUILTIN[id]!();
-  const cls = await loadCustomClass(id);
-  if (!metrics) return cls;
-  const { withMetrics } = await import('../metrics/prometheus-mixin.js');
-  return withMetrics(cls);
+  return loadCustomClass(id);
 }
 
 async function loadCustomClass(id: string): Promise<WorkerClass> {

@@ -23,8 +23,9 @@ async function boot(spec: WorkerSpec): Promise<void> {
     process.chdir(s.chdir);
     const userHooks: Hooks = spec.configFile ? await loadHooksFromFile(spec.configFile) : {};
     const hooks = withDefaultHooks(userHooks, s.metrics);
-    const WorkerClass = await loadWorkerClass(spec.workerClass, s.metrics);
+    const WorkerClass = await loadWorkerClass(spec.workerClass);
     const worker = new WorkerClass(spec, hooks, log);
+    if (s.metrics) await worker.instrument((await import('../metrics/prometheus-instrumentation.js')).prometheusInstrumentation);
     await worker.init();
     process.on('uncaughtException', (err) => {
       log.critical(`Uncaught exception in worker (pid:${process.pid})`, err);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { test } from 'node:test';
 import { DirectoryStore } from '../../src/store/directory-store.js';
-import { SNAPSHOT_REFRESH_MS } from '../../src/metrics/prometheus-mixin.js';
+import { SNAPSHOT_REFRESH_MS } from '../../src/metrics/prometheus-instrumentation.js';
 import { APP, request, startServer } from '../helpers/server.js';
 import { scrape, seriesKey, sum } from '../helpers/metrics.js';
 

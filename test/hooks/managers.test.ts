@@ -56,11 +56,11 @@ describe('WorkerManager', () => {
     const { lines, logger } = recordingLogger();
     const m = new WorkerManager(logger);
     let flushed = 0;
-    const withMetrics = { pid: 1, alive: true, flush: async () => { flushed++; return true; } };
+    const withMetrics = { pid: 1, alive: true, instrumentation: { flush: async () => { flushed++; return true; } } };
     assert.equal(await m.updateMetrics(withMetrics as never), true);
     assert.equal(flushed, 1);
-    assert.equal(await m.updateMetrics({ pid: 2, alive: true } as never), false);
-    const failing = { pid: 3, alive: true, flush: async () => false };
+    assert.equal(await m.updateMetrics({ pid: 2, alive: true, instrumentation: null } as never), false);
+    const failing = { pid: 3, alive: true, instrumentation: { flush: async () => false } };
     assert.equal(await m.updateMetrics(failing as never), false);
     assert.deepEqual(lines, ['warning worker 3: metrics snapshot not persisted']);
   });

@@ -79,7 +79,7 @@ describe('WorkerMetrics (plain numbers)', () => {
 
 describe('busyPushMs: how often a busy worker pushes (what a SIGKILL can lose)', () => {
   it('is 250 ms up to 8 workers, 30 ms per worker beyond, never above the flush interval', async () => {
-    const { busyPushMs } = await import('../../src/metrics/prometheus-mixin.js');
+    const { busyPushMs } = await import('../../src/metrics/prometheus-instrumentation.js');
     assert.equal(busyPushMs(1000, 1), 250);
     assert.equal(busyPushMs(1000, 8), 250);
     assert.equal(busyPushMs(1000, 16), 480);

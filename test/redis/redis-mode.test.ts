@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { APP, request, startServer } from '../helpers/server.js';
 import { scrape, seriesOf, sum } from '../helpers/metrics.js';
 import { startRedis } from '../helpers/redis.js';
-import { QUIET_SPACING_MS } from '../../src/metrics/prometheus-mixin.js';
+import { QUIET_SPACING_MS } from '../../src/metrics/prometheus-instrumentation.js';
 
 function redisEnv(port: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { REDIS_ENABLED: 'true', REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port), ...extra };
