@@ -13,7 +13,7 @@ import { Logger } from '../logging/logger.js';
 import { VERSION } from '../version.js';
 import { resolveWorkerClass, usingWorkerLine, type ResolvedWorkerClass } from '../workers/worker-classes.js';
 import { Dispatcher, releaseUnacknowledgedSockets } from './dispatcher.js';
-import { PrimaryExporter } from '../exporter/primary-exporter.js';
+import { PrimaryExporter, type ExporterHost } from '../exporter/primary-exporter.js';
 import { withDefaultHooks } from '../hooks/defaults.js';
 import { bindAll, closeAll, closeDrained, listenHandles, startDraining, type Listener } from './listener.js';
 import { Pidfile } from './pidfile.js';
@@ -76,7 +76,7 @@ export class Arbiter {
     this.hooks = withDefaultHooks(config.hooks, this.cfg.metrics);
     this.workerClass = workerClass;
     this.log = log ?? new Logger(loggerOptions(this.cfg));
-    this.exporter = this.cfg.metrics ? new PrimaryExporter(this) : null;
+    this.exporter = this.cfg.metrics ? new PrimaryExporter(this.exporterHost()) : null;
     // Connections the primary takes from replaced listeners go to workers that accept from the current ones.
     this.dispatcher = new Dispatcher(() => [...this.workers.values()].filter((w) => w.listenerGen === this.listenerGen));
   }
@@ -345,6 +345,32 @@ export class Arbiter {
         if (err) done(null);
       });
     });
+  }
+
+  /** What the exporter sees of the arbiter. */
+  private exporterHost(): ExporterHost {
+    return {
+      pid: this.pid,
+      settings: () => this.cfg,
+      log: () => this.log,
+      isStopping: () => this.stopping,
+      workers: () =>
+        [...this.workers.values()]
+          .filter((w) => w.pid > 0)
+          .map((w) => ({ pid: w.pid, seat: w.seat, age: w.age, state: w.state, stateSince: w.stateSince, spawnedAt: w.spawnedAt, booted: w.booted })),
+      requestFlush: (pid, timeoutMs) => {
+        const w = this.workers.get(pid);
+        return w ? this.requestFlush(w, timeoutMs) : Promise.resolve(null);
+      },
+      on: (event, listener) => {
+        // The exporter's events carry what it needs of a worker record (its pid, why it was stopped).
+        const l = listener as (...args: unknown[]) => void;
+        if (event === 'pushed') this.events.on('pushed', (w, seq) => l(w.pid, seq));
+        else if (event === 'exit') this.events.on('exit', (w, code, signal) => l(w, code, signal));
+        else if (event === 'signal') this.events.on('signal', (name) => l(name));
+        else this.events.on('store-errors', (n) => l(n));
+      },
+    };
   }
 
   get isStopping(): boolean {
