@@ -9,6 +9,7 @@
 
 import type { SnapshotStore } from '../store/store.js';
 import type { MetricFamily, Snapshot } from '../store/snapshot.js';
+import type { RetiredRecord } from '../store/run.js';
 import type { FlushAnswer } from '../arbiter/worker-record.js';
 import type { MasterMetrics, WorkerView } from '../metrics/master-metrics.js';
 import type { ProcessSampler } from '../metrics/process-sampler.js';
@@ -235,7 +236,8 @@ export class Collector implements MetricsSource {
     this.confirmedAt.delete(pid);
     this.foldCount++;
     try {
-      await this.store.writeRetired({ totals: this.retired.toJSON(), folded: [...this.folded] });
+      const record: RetiredRecord = { totals: this.retired.toJSON(), folded: [...this.folded] };
+      await this.store.writeRetired(record);
       await this.store.removeSnapshot(pid);
       while (this.folded.size > RECENT_FOLDS) this.folded.delete(this.folded.values().next().value!);
     } catch (err) {

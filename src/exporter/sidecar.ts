@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Settings } from '../config/types.js';
 import type { MetricFamily, Snapshot } from '../store/snapshot.js';
 import type { SnapshotStore } from '../store/store.js';
+import { readRetiredRecord, type RunData } from '../store/run.js';
 import { DirectoryStore, checkStoreDirectory } from '../store/directory-store.js';
 import { RedisStore } from '../store/redis-store.js';
 import { redisOptions } from '../store/open-store.js';
@@ -29,12 +30,11 @@ export interface Run {
   store: SnapshotStore;
 }
 
-/** What the primary persists with its fold: the retired totals and the pids already folded into them. */
+/** The families of what the primary persists with its fold (a RetiredRecord), and the pids folded into them. */
 export function retiredFamilies(data: unknown): { families: MetricFamily[]; folded: Set<number> } {
   if (!data || typeof data !== 'object') return { families: [], folded: new Set() };
-  const d = data as { totals?: unknown; folded?: unknown };
-  const folded = new Set(Array.isArray(d.folded) ? d.folded.filter((p): p is number => typeof p === 'number') : []);
-  return { families: RetiredTotals.fromJSON(d.totals).families(), folded };
+  const record = readRetiredRecord(data);
+  return { families: RetiredTotals.fromJSON(record.totals).families(), folded: new Set(record.folded) };
 }
 
 /** One run's families: retired totals plus every snapshot not yet folded (a fold in progress is never counted twice). */
@@ -188,11 +188,7 @@ export class SidecarSource implements MetricsSource {
   private async redisRuns(): Promise<{ server: string; ppid: number }[]> {
     // One long-lived connection for discovery, not one per scrape.
     this.lister ??= new RedisStore(redisOptions(this.s, process.pid, this.log, 'sidecar'));
-    const runs = (await this.lister.listInstances()).map((run) => {
-      const colon = run.lastIndexOf(':');
-      return { instance: run.slice(0, colon), ppid: Number(run.slice(colon + 1)) };
-    });
-    return runs
+    return (await this.lister.runs())
       .filter((r) => this.s.allInstances || r.instance === this.s.metricsInstance)
       .map((r) => ({ server: r.instance, ppid: r.ppid }));
   }
@@ -208,7 +204,7 @@ export class SidecarSource implements MetricsSource {
  * directory reads the snapshots first and the fold after, whose list of folded pids then excludes a snapshot
  * read before its fold (never counted twice, never missing).
  */
-async function readRun(run: Run): Promise<{ snapshots: Snapshot[]; problems: string[]; retired: unknown }> {
+async function readRun(run: Run): Promise<RunData> {
   if (run.store instanceof RedisStore) return run.store.readRun(run.server, run.ppid);
   const { snapshots, problems } = await run.store.readAll();
   return { snapshots, problems, retired: await run.store.readRetired() };

@@ -28,6 +28,7 @@ import { ErrorReply, MultiErrorReply } from 'redis';
 import { PromforkError } from '../errors.js';
 import { encodeRetired, encodeSnapshot, parseRetired, parseSnapshot } from './codec.js';
 import type { Snapshot } from './snapshot.js';
+import type { RunData, RunListing } from './run.js';
 import type { SnapshotStore } from './store.js';
 import {
   describeRedisTarget,
@@ -64,17 +65,10 @@ export interface RedisStoreOptions extends RedisTarget {
 }
 
 /** One run found in Redis by `listInstances`. */
-export interface RedisRun {
-  instance: string;
-  ppid: number;
-}
+export type RedisRun = RunListing;
 
 /** Everything of one run, read in two round trips. */
-export interface RedisRunData {
-  snapshots: Snapshot[];
-  problems: string[];
-  retired: unknown | null;
-}
+export type RedisRunData = RunData;
 
 const DEFAULT_TTL_SECONDS = 60;
 const DEFAULT_TIMEOUT_MS = 2000;
@@ -304,10 +298,13 @@ export class RedisStore implements SnapshotStore {
   }
 
   /** `RedisStore.listInstances` through this store's connection (deadline and error messages included). */
-  listInstances(): Promise<string[]> {
-    return this.run('list the runs', async () =>
-      (await listRuns((pattern) => this.link.scan(pattern, SCAN_COUNT), this.prefix)).map((r) => `${r.instance}:${r.ppid}`),
-    );
+  async listInstances(): Promise<string[]> {
+    return (await this.runs()).map((r) => `${r.instance}:${r.ppid}`);
+  }
+
+  /** Every run under this store's prefix, through its connection (the sidecar's discovery). */
+  runs(): Promise<RunListing[]> {
+    return this.run('list the runs', () => listRuns((pattern) => this.link.scan(pattern, SCAN_COUNT), this.prefix));
   }
 
   /** `RedisStore.readRun` through this store's connection, for any run under this store's prefix. */
