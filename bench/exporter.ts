@@ -11,7 +11,11 @@
 //   scraped and the request counter checked against what the client saw (docs/design.md, L6).
 // Part 2, scrape latency: GET /metrics, sequentially, at 2, 8 and 32 workers of bench/apps/many-series.js
 //   (~1,000 series per worker in the app's prom-client registry): first idle, then while a load generator
-//   (autocannon in a worker thread, so that it does not delay this thread's timing) loads the app.
+//   (autocannon in a worker thread, so that it does not delay this thread's timing) loads the app; the same
+//   against prom-client's AggregatorRegistry (bench/cluster-baseline.js --app many-series.js) in the same run, the
+//   order alternating per worker count, and the p99 ratios against the exporter issue's targets.
+//   (The other targets of that issue have their own scripts: bench/overhead.ts, the worker's CPU per request and
+//   memory, pinned; bench/scrape-compare.ts, the same comparison under wrk; bench/sigkill-loss.ts.)
 // Part 3, blocked worker: one of 2 workers busy-loops its event loop (GET /block), and /metrics is scraped 10
 //   times while it is blocked, from promfork and from the cluster baseline.
 //
@@ -175,8 +179,16 @@ function promforkSpec(label: string, app: string, workers: number, opts: { metri
   };
 }
 
-function clusterSpec(label: string, workers: number): ServerSpec {
-  return { label, argv: [CLUSTER, '--workers', String(workers)], workers, metrics: true };
+function clusterSpec(label: string, workers: number, series?: number): ServerSpec {
+  if (series === undefined) return { label, argv: [CLUSTER, '--workers', String(workers)], workers, metrics: true };
+  return {
+    label,
+    argv: [CLUSTER, '--workers', String(workers), '--app', MANY_SERIES],
+    workers,
+    metrics: true,
+    env: { BENCH_SERIES: String(series) },
+    bootTimeoutMs: Math.max(20_000, workers * 3000),
+  };
 }
 
 /** The directory given to a promfork spec with --multiproc-dir. */
@@ -559,6 +571,45 @@ async function p2Run(workers: number, opts: Options): Promise<P2Result> {
   });
 }
 
+interface P2Baseline {
+  workers: number;
+  idle: Phase;
+  loaded: Phase;
+  loadRps: number;
+  loadErrors: number;
+}
+
+/** The same phases against prom-client's AggregatorRegistry (node:cluster), serving the same app. */
+async function p2Cluster(workers: number, opts: Options): Promise<P2Baseline> {
+  const spec = clusterSpec(`prom-client cluster -w ${workers} many-series`, workers, opts.series);
+  return withServer(spec, async (server) => {
+    const check = (r: Scrape) => {
+      const app = sampleValues(r.body, 'bench_app_requests_total').length;
+      return app === opts.series ? null : `incomplete scrape: ${app} app series`;
+    };
+    const deadline = performance.now() + spec.bootTimeoutMs!;
+    for (;;) {
+      const r = await scrape(server.metricsUrl, false, false);
+      if (r.error === null && check(r) === null) break;
+      if (performance.now() > deadline) throw new Error(`${spec.label}: not ready (${r.error ?? check(r)})`);
+      await sleep(200);
+    }
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < WARMUP_SCRAPES; i++) await scrape(server.metricsUrl, agent, opts.gzip);
+      const idle = await scrapePhase(server.metricsUrl, agent, opts.scrapes, opts.gzip, check);
+      const bg = backgroundLoad(server.url, opts.connections);
+      const loaded = await sleep(1000)
+        .then(() => scrapePhase(server.metricsUrl, agent, opts.scrapes, opts.gzip, check))
+        .finally(() => bg.stop().catch(() => undefined));
+      const loadResult = await bg.stop();
+      return { workers, idle, loaded, loadRps: loadResult.rps, loadErrors: loadResult.errors + loadResult.timeouts + loadResult.non2xx };
+    } finally {
+      agent.destroy();
+    }
+  });
+}
+
 async function part2(opts: Options): Promise<void> {
   out(
     `\n## Part 2: scrape latency (bench/apps/many-series.js, ${opts.series} app series per worker)\n\n` +
@@ -567,15 +618,38 @@ async function part2(opts: Options): Promise<void> {
       `autocannon in a worker thread); one keep-alive scrape connection; ${opts.gzip ? 'Accept-Encoding: gzip' : 'no compression'}\n\n`,
   );
   const results: P2Result[] = [];
-  for (const workers of opts.workers) {
+  const baselines: P2Baseline[] = [];
+  for (const [i, workers] of opts.workers.entries()) {
     let r: P2Result;
+    let b: P2Baseline | null = null;
+    const baseline = async () => {
+      try {
+        b = await p2Cluster(workers, opts);
+      } catch (err) {
+        fail(`part 2, prom-client, ${workers} workers: ${(err as Error).message}`);
+      }
+    };
     try {
+      // The order alternates from one worker count to the next.
+      if (i % 2 === 1) await baseline();
       r = await p2Run(workers, opts);
+      if (i % 2 === 0) await baseline();
     } catch (err) {
       fail(`part 2, ${workers} workers: ${(err as Error).message}`);
       continue;
     }
     results.push(r);
+    if (b !== null) {
+      const base: P2Baseline = b;
+      baselines.push(base);
+      for (const [phase, p] of [['idle', base.idle], ['under load', base.loaded]] as const) {
+        if (p.errors.length) fail(`part 2, prom-client, ${workers} workers, ${phase}: ${p.errors.length} failed scrapes, first: ${p.errors[0]}`);
+      }
+      out(
+        `${String(workers).padStart(2)} workers, prom-client: idle p50 ${fmt(percentile(base.idle.ms, 50), 1)} ms p99 ${fmt(percentile(base.idle.ms, 99), 1)} ms; ` +
+          `under load (${fmt(base.loadRps)} req/s) p50 ${fmt(percentile(base.loaded.ms, 50), 1)} ms p99 ${fmt(percentile(base.loaded.ms, 99), 1)} ms\n`,
+      );
+    }
     for (const [phase, p] of [['idle', r.idle], ['under load', r.loaded]] as const) {
       if (p.errors.length) fail(`part 2, ${workers} workers, ${phase}: ${p.errors.length} failed scrapes, first: ${p.errors[0]}`);
     }
@@ -607,10 +681,25 @@ async function part2(opts: Options): Promise<void> {
       results.flatMap((r) => [row(r, 'idle', r.idle), row(r, 'under load', r.loaded)]),
     )}\n`,
   );
-  const at32 = results.find((r) => r.workers === 32);
-  if (at32) {
-    const p99 = percentile(at32.idle.ms, 99);
-    out(`\ntarget p99 <= 50 ms at 32 workers idle: ${fmt(p99, 1)} ms, ${p99 <= 50 ? 'met' : 'NOT met'}\n`);
+  // The exporter issue's targets: p99 against prom-client's in the same run.
+  const targets: string[][] = [];
+  for (const r of results) {
+    const base = baselines.find((x) => x.workers === r.workers);
+    if (!base) continue;
+    for (const [name, mine, theirs] of [['idle', r.idle, base.idle], ['under load', r.loaded, base.loaded]] as const) {
+      const ratio = percentile(mine.ms, 99) / percentile(theirs.ms, 99);
+      const limit = r.workers >= 32 || name === 'idle' ? 0.5 : r.workers <= 2 ? 1 : null;
+      targets.push([
+        `${r.workers} workers, ${name}`,
+        `${fmt(percentile(mine.ms, 50), 1)} / ${fmt(percentile(mine.ms, 99), 1)}`,
+        `${fmt(percentile(theirs.ms, 50), 1)} / ${fmt(percentile(theirs.ms, 99), 1)}`,
+        fmt(ratio, 2),
+        limit === null ? '–' : `<= ${limit}: ${ratio <= limit ? 'met' : 'NOT met'}`,
+      ]);
+    }
+  }
+  if (targets.length) {
+    out(`\n${table(['workers, phase', 'promfork p50 / p99 ms', 'prom-client p50 / p99 ms', 'p99 ratio', 'target'], targets)}\n`);
   }
   out(
     '\nseries exposed = sample lines in one idle scrape (the app counter has no worker label, so the workers\' series\n' +
