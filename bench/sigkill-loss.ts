@@ -1,8 +1,8 @@
 // What a SIGKILLed worker loses: `--requests` sequential requests (keep-alive) to a hello-world app on 2 workers;
 // halfway, the worker that answered the last request is SIGKILLed (as the out-of-memory killer would). Once the
 // requests are done, /metrics is scraped: gunicorn_worker_requests_total against the requests answered (200s)
-// is the loss. It is also given as milliseconds of the killed worker's traffic (lost / its request rate before the
-// kill): the window is the time since its last push, at most busyPushMs() plus one tick and one write (docs/metrics.md).
+// is the loss. It is also given as milliseconds of the killed worker's traffic (lost / its request rate over the
+// 500 requests before the kill): the window is the time since its last push, at most busyPushMs() plus one tick and one write (docs/metrics.md).
 //
 //   npm run build && flock /tmp/promfork-heavy.lock node --import tsx bench/sigkill-loss.ts [--rounds 3] [--requests 3000]
 //       [--flush-interval S]
@@ -16,6 +16,7 @@ import { CLI, ROOT, Server, distMtime, failureLog, machineLine, median, parseOrE
 import { sampleValues, scrape } from './scrape.js';
 
 const APP = path.join(ROOT, 'bench', 'apps', 'hello.js');
+const RATE_WINDOW = 500;
 const USAGE = `usage: node --import tsx bench/sigkill-loss.ts [--rounds N] [--requests N] [--flush-interval S]\n`;
 const v = parseOrExit(USAGE, () =>
   parseArgs({
@@ -69,10 +70,15 @@ runBench(async () => {
       let lastPid = 0;
       const t0 = performance.now();
       let killedRate = 0;
+      const half = Math.floor(total / 2);
+      // The killed worker's request rate just before the kill (it answered every request so far: one keep-alive
+      // connection), over the last RATE_WINDOW requests (the first ones are slower: JIT).
+      const window = Math.min(RATE_WINDOW, half);
+      let windowStart = t0;
       for (let i = 0; i < total; i++) {
-        if (i === Math.floor(total / 2)) {
-          // The killed worker's request rate (it answered every request so far: one keep-alive connection).
-          killedRate = i / ((performance.now() - t0) / 1000);
+        if (i === half - window) windowStart = performance.now();
+        if (i === half) {
+          killedRate = window / ((performance.now() - windowStart) / 1000);
           process.kill(lastPid, 'SIGKILL');
         }
         const r = await get(`${server.url}/`, agent);

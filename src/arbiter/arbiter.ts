@@ -122,8 +122,7 @@ export class Arbiter {
     for (const l of this.listeners) this.log.info(`Listening at: ${l.url} (${this.pid})`);
     this.log.info(usingWorkerLine(this.workerClass));
     await callHook(this.log, this.hooks, 'whenReady', this);
-    // The exporter starts at this fixed point, whatever the hooks did (the default whenReady, if it ran, already
-    // started it: this is then a no-op).
+    // The exporter starts at this fixed point, whatever the hooks did.
     await this.exporter?.startServer();
   }
 
@@ -619,7 +618,7 @@ export class Arbiter {
     if (reason) this.log.info(`Reason: ${reason}`);
     this.pidfile?.unlink(this.pid);
     await callHook(this.log, this.hooks, 'onExit', this);
-    await this.exporter?.stop(); // idempotent: a no-op when the default onExit stopped it
+    await this.exporter?.stop(); // at this fixed point, whatever the hooks did (once: a hook may have stopped it)
     this.removeSignals();
     await this.log.close();
     process.exit(status);

@@ -78,10 +78,13 @@ export class Collector implements MetricsSource {
     // One deadline for the whole wait (docs/design.md, L3): the flushes, then the reads of what changed.
     const deadline = started + this.opts.scrapeTimeoutMs;
     const acks = await Promise.all(booted.map((w) => this.host.requestFlush(w.pid, this.opts.scrapeTimeoutMs)));
-    // Read only what changed: a worker whose persisted seq is the one cached has nothing new.
+    // Read only what changed: a worker whose persisted seq is the one cached has nothing new. A busy worker's
+    // answer ("not current") whose push is being read already is served the cached snapshot: it is not current
+    // either way, and the scrape does not wait for a parse.
     const toRead = booted.filter((w, i) => {
       const cached = this.snapshots.get(w.pid);
-      return !cached || (acks[i] !== null && acks[i]!.seq > cached.seq);
+      const ack = acks[i];
+      return !cached || (ack !== null && ack.seq > cached.seq && (ack.current || !this.reading.has(w.pid)));
     });
     const readMs = Math.max(MIN_READ_MS, deadline - performance.now());
     // A read that a push started is waited for, not doubled (its `pushed` came before the answer: it reads that seq).

@@ -1,32 +1,28 @@
 // The default hooks of the Python Gunicorn Prometheus Exporter. The arbiter always runs them (after the user's hook of the same name, and
-// they are idempotent), so a config file that defines its own `whenReady` can never leave the metrics
-// server unstarted (docs/design.md, pitfall 14: a silent empty /metrics).
+// they are idempotent). The arbiter prepares the store before onStarting, starts the metrics server after
+// whenReady and stops it after onExit itself, at fixed points, so a config file that defines its own hooks can
+// never leave the metrics server unstarted (docs/design.md, pitfall 14: a silent empty /metrics); the exporter
+// parts of defaultOnStarting, defaultWhenReady and defaultOnExit are therefore no-ops, kept for API compatibility.
 
 import type { Arbiter } from '../arbiter/arbiter.js';
 import type { Hooks } from '../config/types.js';
 import type { Worker, ArbiterRef } from '../workers/base-worker.js';
-import { EnvironmentManager, HookContext, HookManager, MetricsServerManager, ProcessManager, WorkerManager } from './managers.js';
+import { EnvironmentManager, HookContext, HookManager, ProcessManager, WorkerManager } from './managers.js';
 
-/** Primary, at start: the store directory (created private, own stale files cleared) and the master metrics. */
+/** Primary, at start: logs the store (the arbiter prepared it before onStarting; an unsafe one stopped the start). */
 export async function defaultOnStarting(arbiter: Arbiter): Promise<void> {
   const ctx = new HookContext({ arbiter });
   if (!arbiter.exporter) return;
-  // An unsafe store directory is a configuration error: it propagates and stops the start.
-  arbiter.exporter.setup();
   const cfg = arbiter.cfg;
   ctx.logger.debug(`metrics store: ${cfg.redisEnabled ? `redis ${cfg.redisHost}:${cfg.redisPort}` : cfg.multiprocDir}`);
 }
 
-/** Primary, once listening: the metrics server (with retries on a taken port; the app serves regardless). */
-export async function defaultWhenReady(arbiter: Arbiter): Promise<void> {
-  const manager = new MetricsServerManager(arbiter);
-  if (manager.setupServer()) await manager.startServer();
-}
+/** Primary, once listening: nothing (the arbiter starts the metrics server right after whenReady). */
+export async function defaultWhenReady(_arbiter: Arbiter): Promise<void> {}
 
 /**
- * Primary, once listening, for Redis configurations: the metrics server as defaultWhenReady, and a check
- * that the Redis store is enabled and reachable, logged either way (the server runs regardless; the store
- * reconnects by itself).
+ * Primary, once listening, for Redis configurations: a check that the Redis store is enabled and reachable,
+ * logged either way (the metrics server runs regardless, started by the arbiter; the store reconnects by itself).
  */
 export async function redisWhenReady(arbiter: Arbiter): Promise<void> {
   await defaultWhenReady(arbiter);
@@ -49,9 +45,8 @@ export async function defaultWorkerInt(worker: Worker): Promise<void> {
   manager.shutdownWorker(worker);
 }
 
-/** Primary, at exit: stop the metrics server and make sure no worker is left. */
+/** Primary, at exit: make sure no worker is left (the arbiter stops the metrics server right after onExit). */
 export async function defaultOnExit(arbiter: Arbiter): Promise<void> {
-  await new MetricsServerManager(arbiter).stopServer();
   new ProcessManager(arbiter.log).cleanupProcesses(arbiter);
 }
 

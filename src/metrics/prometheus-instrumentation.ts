@@ -43,7 +43,7 @@ export const QUIET_SPACING_MS = 250;
  * A scrape's flush request finds requests counted since the last push: the worker looks for more this often (up
  * to QUIET_MS) to decide between busy (answer with the last push) and stopped traffic (flush: exact).
  */
-export const BUSY_PROBE_MS = 5;
+export const BUSY_PROBE_MS = 2;
 
 /** Under steady traffic the primary reads at most about 1000 / PUSH_MS_PER_WORKER snapshots per second. */
 export const PUSH_MS_PER_WORKER = 30;
