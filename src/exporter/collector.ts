@@ -55,6 +55,9 @@ export class Collector implements MetricsSource {
   /** Changes whenever a dead worker is folded into the retired totals. */
   private foldCount = 0;
   private lastPart: { key: string; text: string; names: Set<string> } | null = null;
+  /** When the last scrape came (performance.now()) and in which format: pushes are merged ahead while scrapes come often. */
+  private lastScrape = { at: -Infinity, format: 'prometheus' as 'prometheus' | 'openmetrics' };
+  private mergeAhead: NodeJS.Immediate | null = null;
   /** Reads started by `pushed`, per pid: the highest seq announced meanwhile. */
   private readonly reading = new Map<number, { want: number; done: Promise<void> }>();
   /** Counters and histograms never exposed below their last exposed value (a real drop is logged and counted). */
@@ -112,6 +115,7 @@ export class Collector implements MetricsSource {
 
     // From here on synchronous: a fold cannot interleave, so no series can step back.
     const workersPart = this.workersPart(format);
+    this.lastScrape = { at: performance.now(), format };
     const own = masterFamilies.filter((f) => !workersPart.names.has(f.name));
     this.master.scrapeDuration.observe((performance.now() - started) / 1000);
     // The workers' families, then the primary's: each family once (docs/design.md, L6); the format needs no global order.
@@ -172,11 +176,30 @@ export class Collector implements MetricsSource {
         const before = this.snapshots.get(pid)?.seq ?? 0;
         await this.refresh(pid, false, PUSH_READ_MS);
         if ((this.snapshots.get(pid)?.seq ?? 0) === before) break; // unreadable now: the next push or scrape retries
+        this.scheduleMergeAhead();
       }
     };
     const state = { want: seq, done: Promise.resolve() };
     this.reading.set(pid, state);
     state.done = loop().finally(() => this.reading.delete(pid));
+  }
+
+  /**
+   * While scrapes come often (the last one less than MERGE_AHEAD_MS ago), a push that was read is merged and
+   * formatted at once, off the scrape's path: the next scrape finds the text made (workersPart's cache). Scraped
+   * every 15 s, as Prometheus does by default, nothing is merged ahead. What is merged is what the store holds
+   * (docs/design.md, L1), and the counters are held as at a scrape.
+   */
+  private scheduleMergeAhead(): void {
+    if (this.mergeAhead || performance.now() - this.lastScrape.at > MERGE_AHEAD_MS) return;
+    this.mergeAhead = setImmediate(() => {
+      this.mergeAhead = null;
+      try {
+        this.workersPart(this.lastScrape.format);
+      } catch (err) {
+        this.opts.log.error('metrics: merging ahead of a scrape failed', err);
+      }
+    });
   }
 
   /** Read a worker's persisted snapshot into the cache (never replacing it with an older one). */
@@ -251,6 +274,8 @@ export class Collector implements MetricsSource {
 }
 
 const RECENT_FOLDS = 256;
+/** Pushes are merged ahead of the next scrape while the last one is at most this old. */
+const MERGE_AHEAD_MS = 2000;
 /** A read after a push has no scrape waiting on it, but a hung store must not pile reads up. */
 const PUSH_READ_MS = 5000;
 /** Reading a snapshot that was just written takes well under this, even when the flushes used the deadline. */
