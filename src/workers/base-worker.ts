@@ -8,6 +8,12 @@
 // sockets, so that the kernel gives new connections to the other workers, and asks for them again
 // (`listen`) once below it. A stopping worker closes them at once: what is still queued in the kernel is
 // taken by the others (the primary keeps the sockets open, so no queued connection is lost).
+//
+// Sync workers serve one request at a time, as Gunicorn's, and accept only while idle: from the connection they
+// accept until its request is done they stop polling the listening sockets (without closing them: no round trip
+// to the primary to resume), so the kernel gives new connections to idle workers. A connection that sends nothing
+// does not keep them from accepting: once it had a loop turn to be read, the worker accepts again. A connection
+// the primary passes while the worker is busy (`conn`, while a removed bind drains) waits for it to be idle.
 
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
@@ -27,6 +33,27 @@ export type WorkerKind = 'sync' | 'async';
 
 /** Connections a worker accepts in one event-loop turn before it lets the other workers take the rest. */
 const BURST_ACCEPTS = 8;
+
+type PollHandle = { readStart?(): number; readStop?(): number } | null | undefined;
+
+/**
+ * Stop polling a listening socket without closing it, so that accepting again costs no round trip to the primary.
+ * libuv has no call for it, but a listening TCP handle that came over IPC is readable: readStart() marks it
+ * reading without changing its poll callback (the one that accepts), and readStop() then stops the poll. False
+ * where that fails (another libuv): the caller closes the socket instead.
+ */
+function pausePolling(server: net.Server): boolean {
+  const h = (server as unknown as { _handle?: PollHandle })._handle;
+  if (!h?.readStart || !h.readStop) return false;
+  const started = h.readStart();
+  // -114 (EALREADY): already marked reading by an earlier pause.
+  return (started === 0 || started === -114) && h.readStop() === 0;
+}
+
+function resumePolling(server: net.Server): boolean {
+  const h = (server as unknown as { _handle?: PollHandle })._handle;
+  return h?.readStart?.() === 0;
+}
 
 /** What hooks running inside a worker see as "the arbiter": the primary's pid and the settings. */
 export interface ArbiterRef {
@@ -72,13 +99,17 @@ export abstract class Worker {
   private running: http.ServerResponse | null = null;
   private runningSince = 0;
   private readonly waiting: [http.IncomingMessage, http.ServerResponse][] = [];
-  /** Sync workers: stopped accepting while a request awaits something; accept again when it ends. */
-  private pausedForRequest = false;
   private readonly beatMs: number;
   /** Connections accepted in this event-loop turn (see acceptConnection). */
   private acceptedThisTurn = 0;
   /** Closed after a burst of accepts in one turn; asked for again at the end of the turn. */
   private burstPaused = false;
+  /** Sync workers: accepted connections not read yet (the worker was busy), oldest first. */
+  private readonly held: Socket[] = [];
+  /** Sync workers: the connection being read that has not sent a request head yet (for one loop turn). */
+  private admitting: Socket | null = null;
+  /** Our listening sockets are open but not polled (see pauseListening). */
+  private listenPaused = false;
   private readonly endAcceptTurn = (): void => {
     this.acceptedThisTurn = 0;
     if (this.burstPaused) {
@@ -86,6 +117,17 @@ export abstract class Worker {
       this.resumeAccepting();
     }
   };
+  // A connection admitted in one turn is read in the next: look at it after that turn's poll phase.
+  private readonly admitTurn = (socket: Socket): void => {
+    setImmediate(this.admitTurnOver, socket);
+  };
+  private readonly admitTurnOver = (socket: Socket): void => {
+    if (this.admitting !== socket) return;
+    this.admitting = null;
+    this.syncNext();
+  };
+  /** One listener for every connection's 'close' (no closure per connection). */
+  private readonly onSocketClose: (this: Socket) => void;
   private readonly forceClose: boolean;
   /** Gunicorn's default pre_request logs "METHOD PATH" at debug level. */
   private readonly debugRequests: boolean;
@@ -115,6 +157,14 @@ export abstract class Worker {
     // requestTimeout, once it has seen 'listening'. Without this an idle keep-alive client holds a stopping
     // worker until the graceful timeout.
     this.server.emit('listening');
+    this.onSocketClose = Worker.closeListener(this);
+  }
+
+  /** The 'close' listener of every connection: `this` is the socket. */
+  private static closeListener(worker: Worker): (this: Socket) => void {
+    return function (this: Socket) {
+      worker.onConnectionClosed(this);
+    };
   }
 
   get kind(): WorkerKind {
@@ -222,7 +272,7 @@ export abstract class Worker {
 
   /** Accept from one listening socket (our duplicate of the primary's descriptor). */
   private addAcceptor(i: number, n: number, backlog: number, handle: unknown): void {
-    if (!this.alive || this.atCap || this.pausedForRequest || this.burstPaused) {
+    if (!this.alive || this.atCap || this.burstPaused) {
       (handle as { close(): void }).close();
       return;
     }
@@ -236,39 +286,88 @@ export abstract class Worker {
     // The backlog is passed on: listen(2) on a listening socket sets it again (Node's default would be 511).
     server.listen(handle as never, backlog);
     this.acceptors[i] = server;
+    // A sync worker that is busy accepts again once it is idle (syncNext).
+    if (this.listenPaused || (this.kind === 'sync' && (this.running !== null || this.admitting !== null))) {
+      if (pausePolling(server)) this.listenPaused = true;
+      else this.stopAccepting();
+    }
   }
 
   /** Close our copies of the listening sockets: the kernel queues new connections for the other workers. */
   private stopAccepting(): void {
     for (const a of this.acceptors) a?.close();
     this.acceptors = [];
+    this.listenPaused = false;
   }
 
-  /** Ask the primary for the listening sockets again (after a pause at the cap or for a sync request). */
+  /** Ask the primary for the listening sockets again (after a pause at the cap or a burst). */
   private resumeAccepting(): void {
-    if (!this.alive || this.atCap || this.pausedForRequest || this.burstPaused) return;
+    if (!this.alive || this.atCap || this.burstPaused) return;
     this.send({ t: 'listen' });
   }
 
+  /** Stop polling our listening sockets without closing them (pausePolling); if that fails, close them. */
+  private pauseListening(): void {
+    if (this.listenPaused) return;
+    this.listenPaused = true;
+    for (const a of this.acceptors) {
+      if (a && !pausePolling(a)) return this.stopAccepting();
+    }
+  }
+
+  /** Poll the listening sockets again after pauseListening (or ask for them, if they were closed). */
+  private resumeListening(): void {
+    if (!this.listenPaused) {
+      if (this.acceptors.length === 0) this.resumeAccepting();
+      return;
+    }
+    this.listenPaused = false;
+    for (const a of this.acceptors) {
+      if (a && !resumePolling(a)) {
+        this.stopAccepting();
+        return this.resumeAccepting();
+      }
+    }
+  }
+
   private acceptConnection(socket: Socket): void {
-    // libuv accepts every connection queued when the socket polls readable, all in one turn: one worker would
-    // take a whole burst (e.g. a client opening its keep-alive pool) while the others find the queue empty.
-    // After BURST_ACCEPTS in one turn the worker closes its copies (libuv stops accepting at once) and asks
-    // for them again at the end of the turn, so the other workers take the rest of the burst meanwhile.
-    // A sync worker takes one connection per turn: it serves one request at a time, and connections it took in a
-    // burst would wait behind each other while another sync worker is idle.
+    // A worker with several binds (or an older libuv, which accepted everything queued when a socket polled
+    // readable) can take a burst of connections in one turn while the others find the queues empty. After
+    // BURST_ACCEPTS in one turn the worker closes its copies (libuv stops accepting at once) and asks for them
+    // again at the end of the turn, so the other workers take the rest of the burst meanwhile.
     if (this.acceptedThisTurn++ === 0) setImmediate(this.endAcceptTurn);
-    if (this.acceptedThisTurn === (this.kind === 'sync' ? 1 : BURST_ACCEPTS) && this.cfg.workers > 1 && !this.burstPaused) {
+    if (this.acceptedThisTurn === BURST_ACCEPTS && this.cfg.workers > 1 && !this.burstPaused) {
       this.burstPaused = true;
       this.stopAccepting();
     }
     this.connections.add(socket);
-    socket.once('close', () => this.onConnectionClosed(socket));
+    socket.on('close', this.onSocketClose);
     if (this.connections.size >= this.cfg.workerConnections && !this.atCap) {
       this.atCap = true;
       this.stopAccepting();
     }
-    this.serveConnection(socket);
+    if (this.kind !== 'sync') return this.serveConnection(socket);
+    this.held.push(socket);
+    this.syncNext();
+  }
+
+  /**
+   * Sync workers: when idle (no request running, no connection being read that may still send one), read the
+   * oldest held connection, or accept again when none is held.
+   */
+  private syncNext(): void {
+    if (this.running !== null || this.admitting !== null) return;
+    while (this.held.length > 0) {
+      const socket = this.held.shift()!;
+      if (socket.destroyed) continue;
+      // Busy from here until this connection's request is done, or it sent nothing for a loop turn.
+      this.admitting = socket;
+      this.pauseListening();
+      setImmediate(this.admitTurn, socket);
+      this.serveConnection(socket);
+      return;
+    }
+    this.resumeListening();
   }
 
   /** Connections this process's own http.Server serves (closed when idle on a graceful stop). */
@@ -317,10 +416,7 @@ export abstract class Worker {
       this.handleRequest(req, next);
       return;
     }
-    if (this.pausedForRequest) {
-      this.pausedForRequest = false;
-      this.resumeAccepting();
-    }
+    this.syncNext();
   }
 
   private handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -330,6 +426,7 @@ export abstract class Worker {
     if (sync) {
       this.running = res;
       this.runningSince = performance.now();
+      this.admitting = null;
     }
     if (this.forceClose || !this.alive) res.shouldKeepAlive = false;
     const start = process.hrtime.bigint();
@@ -367,10 +464,7 @@ export abstract class Worker {
     }
     // A sync request that awaits something leaves the event loop free: stop accepting meanwhile, so that
     // new connections go to idle workers instead of waiting behind it here.
-    if (sync && this.running === res && !res.writableEnded && this.acceptors.length > 0) {
-      this.pausedForRequest = true;
-      this.stopAccepting();
-    }
+
   }
 
   private writeAccessLog(

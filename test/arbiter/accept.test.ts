@@ -69,6 +69,32 @@ test('a connection that arrives while no worker accepts waits in the kernel queu
   assert.equal((await reply).status, 200);
 });
 
+test('-k sync: a worker stops accepting while it serves a request, so the queue waits for idle workers', async (t) => {
+  if (!needTool(t, 'ss')) return;
+  const { server, port, url } = await startServer([APP, '-k', 'sync', '-w', '3']);
+  const workers = server.workerPids();
+  assert.equal(workers.length, 3);
+  const [first, ...others] = workers as [number, number, number];
+  const queueLength = () => Number(execFileSync(requireTool('ss'), ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim().split(/\s+/)[1]);
+  stopProcesses(workers, 'SIGSTOP');
+  const replies = Array.from({ length: 3 }, () => request(`${url}/slow?ms=1000`));
+  try {
+    await until('3 connections queued', () => (queueLength() === 3 ? true : undefined));
+    // One worker runs. It takes one connection and, while that request awaits its second, leaves the other two in
+    // the kernel queue (an eager worker would take them in its next loop turns and serve them in turn).
+    stopProcesses([first], 'SIGCONT');
+    const firstDone = await Promise.race(replies);
+    assert.equal(firstDone.body, `slow ${first}\n`);
+    const queued = queueLength();
+    // By now it may have taken one more (it is idle again), never both.
+    assert.ok(queued >= 1, `${queued} connection(s) left in the queue when the first request was answered`);
+  } finally {
+    stopProcesses(others, 'SIGCONT');
+  }
+  const done = await Promise.all(replies);
+  assert.deepEqual(done.map((r) => r.status), [200, 200, 200]);
+});
+
 test('--backlog is the listening socket backlog, also after workers re-listen at their cap', async (t) => {
   if (!needTool(t, 'ss')) return;
   const { port, url } = await startServer([APP, '-w', '2', '--backlog', '37', '--worker-connections', '1']);
