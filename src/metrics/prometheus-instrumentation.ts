@@ -174,7 +174,8 @@ class PrometheusInstrumentation implements Instrumentation {
             else void this.flush().then((ok) => answer(ok, ok));
           });
         };
-        setTimeout(look, BUSY_PROBE_MS);
+        // First after one poll of the event loop: under load that already ran more requests (no timer to wait).
+        setImmediate(() => (busy() ? answer(true, false) : setTimeout(look, BUSY_PROBE_MS)));
         return;
       }
     }
