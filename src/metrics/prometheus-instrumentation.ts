@@ -9,8 +9,9 @@
 //   most every QUIET_SPACING_MS;
 // - every `metricsFlushInterval` anyway when the app's own metrics changed without requests;
 // - when a scrape asks (IPC `flush`) and this worker is idle: no request in flight, and none finished for QUIET_MS
-//   (then the answer is exact). A busy worker (requests in flight, or still finishing: it looks every BUSY_PROBE_MS)
-//   answers with the seq it last persisted, without collecting, even while a push is being written;
+//   (then the answer is exact). A busy worker (requests in flight, or still finishing: it looks after a poll of
+//   its event loop, then every BUSY_PROBE_MS) answers with the seq it last persisted, without collecting, even
+//   while a push is being written;
 // - on every controlled exit.
 // A SIGKILLed worker loses what it counted since its last push: at most busyPushMs() of its traffic
 // (docs/metrics.md).
@@ -156,8 +157,8 @@ class PrometheusInstrumentation implements Instrumentation {
       // Idle and nothing counted since the last collection: what is persisted is current.
       const unchanged = this.metrics.requests === this.collectedRequests;
       if (!this.current && unchanged && performance.now() - this.collectedAt < this.intervalMs) return answer(true, true);
-      // Requests finished since the last push: is the traffic still going on? Look every BUSY_PROBE_MS, up to
-      // QUIET_MS. As soon as more requests finished, the worker is busy: the scrape is served its last push (at
+      // Requests finished since the last push: is the traffic still going on? Look after one poll, then every
+      // BUSY_PROBE_MS up to QUIET_MS. As soon as more requests finished, the worker is busy: the scrape is served its last push (at
       // most busyPushMs() old) without a collection on a loaded event loop. If none did for QUIET_MS, the traffic
       // has stopped: flush, so that a scrape after the traffic is exact.
       if (this.armed) {
