@@ -30,9 +30,6 @@ import { closeIdleConnectionsSoon, httpServerOptions } from './http-options.js';
 
 export type WorkerKind = 'sync' | 'async';
 
-/** Connections a worker accepts in one event-loop turn before it lets the other workers take the rest. */
-const BURST_ACCEPTS = 8;
-
 type PollHandle = { readStart?(): number; readStop?(): number } | null | undefined;
 
 /**
@@ -97,23 +94,12 @@ export abstract class Worker {
   private runningSince = 0;
   private readonly waiting: [http.IncomingMessage, http.ServerResponse][] = [];
   private readonly beatMs: number;
-  /** Connections accepted in this event-loop turn (see acceptConnection). */
-  private acceptedThisTurn = 0;
-  /** Closed after a burst of accepts in one turn; asked for again at the end of the turn. */
-  private burstPaused = false;
   /** Sync workers: accepted connections not read yet (the worker was busy), oldest first. */
   private readonly held: Socket[] = [];
   /** Sync workers: the connection being read that has not sent a request head yet (for one loop turn). */
   private admitting: Socket | null = null;
   /** Our listening sockets are open but not polled (see pauseListening). */
   private listenPaused = false;
-  private readonly endAcceptTurn = (): void => {
-    this.acceptedThisTurn = 0;
-    if (this.burstPaused) {
-      this.burstPaused = false;
-      this.resumeAccepting();
-    }
-  };
   // A connection admitted in one turn is read in the next: look at it after that turn's poll phase.
   private readonly admitTurn = (socket: Socket): void => {
     setImmediate(this.admitTurnOver, socket);
@@ -243,7 +229,7 @@ export abstract class Worker {
 
   /** Accept from one listening socket (our duplicate of the primary's descriptor). */
   private addAcceptor(i: number, n: number, backlog: number, handle: unknown): void {
-    if (!this.alive || this.atCap || this.burstPaused) {
+    if (!this.alive || this.atCap) {
       (handle as { close(): void }).close();
       return;
     }
@@ -252,7 +238,7 @@ export abstract class Worker {
       this.acceptors = new Array<net.Server>(n);
     }
     this.acceptors[i]?.close();
-    const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.acceptConnection(socket));
+    const server = net.createServer({ pauseOnConnect: this.acceptPaused, noDelay: true }, (socket) => this.acceptConnection(socket));
     server.on('error', (err) => this.log.error(`worker ${this.pid}: accepting failed`, err));
     // The backlog is passed on: listen(2) on a listening socket sets it again (Node's default would be 511).
     server.listen(handle as never, backlog);
@@ -271,9 +257,9 @@ export abstract class Worker {
     this.listenPaused = false;
   }
 
-  /** Ask the primary for the listening sockets again (after a pause at the cap or a burst). */
+  /** Ask the primary for the listening sockets again (after a pause at the cap). */
   private resumeAccepting(): void {
-    if (!this.alive || this.atCap || this.burstPaused) return;
+    if (!this.alive || this.atCap) return;
     this.send({ t: 'listen' });
   }
 
@@ -302,15 +288,8 @@ export abstract class Worker {
   }
 
   private acceptConnection(socket: Socket): void {
-    // A worker with several binds (or an older libuv, which accepted everything queued when a socket polled
-    // readable) can take a burst of connections in one turn while the others find the queues empty. After
-    // BURST_ACCEPTS in one turn the worker closes its copies (libuv stops accepting at once) and asks for them
-    // again at the end of the turn, so the other workers take the rest of the burst meanwhile.
-    if (this.acceptedThisTurn++ === 0) setImmediate(this.endAcceptTurn);
-    if (this.acceptedThisTurn === BURST_ACCEPTS && this.cfg.workers > 1 && !this.burstPaused) {
-      this.burstPaused = true;
-      this.stopAccepting();
-    }
+    // libuv (>= 1.45, every supported Node line) accepts one connection per listening socket per event-loop
+    // turn and relies on level-triggered polling for the next, so a burst is shared by the workers that poll.
     this.connections.add(socket);
     socket.on('close', this.onSocketClose);
     if (this.connections.size >= this.cfg.workerConnections && !this.atCap) {
@@ -341,6 +320,14 @@ export abstract class Worker {
     this.resumeListening();
   }
 
+  /**
+   * Accept connections paused (nothing read until serveConnection): sync workers hold connections unread while
+   * busy, the thread worker passes them to a thread unread. Async workers read at once, as a plain server does.
+   */
+  protected get acceptPaused(): boolean {
+    return this.kind === 'sync';
+  }
+
   /** Connections this process's own http.Server serves (closed when idle on a graceful stop). */
   protected idleCandidates(): Iterable<Socket> {
     return this.connections;
@@ -349,8 +336,8 @@ export abstract class Worker {
   /** Serve an accepted connection (tracked in `connections`). The thread worker pipes it to a thread instead. */
   protected serveConnection(socket: Socket): void {
     this.server.emit('connection', socket);
-    // Accepted paused (pauseOnConnect): nothing has been read yet, start reading here.
-    socket.resume();
+    // Accepted paused (sync: held unread until the worker is idle): nothing has been read yet, start reading here.
+    if (socket.isPaused()) socket.resume();
   }
 
   private onConnectionClosed(socket: Socket): void {
