@@ -51,6 +51,14 @@ function resumePolling(server: net.Server): boolean {
   return h?.readStart?.() === 0;
 }
 
+/** The worker's responses carry what the request wrapper needs when they close (no closure per request). */
+class WorkerResponse extends http.ServerResponse {
+  startNs = 0n;
+  startWall: Date | null = null;
+  bytesAtStart = 0;
+  failure: unknown = null;
+}
+
 /** What hooks running inside a worker see as "the arbiter": the primary's pid and the settings. */
 export interface ArbiterRef {
   pid: number;
@@ -111,6 +119,8 @@ export abstract class Worker {
   };
   /** One listener for every connection's 'close' (no closure per connection). */
   private readonly onSocketClose: (this: Socket) => void;
+  /** One listener for every response's 'close' (no closure per request). */
+  private readonly onResponseClose: (this: WorkerResponse) => void;
   private readonly forceClose: boolean;
   /** Gunicorn's default pre_request logs "METHOD PATH" at debug level. */
   private readonly debugRequests: boolean;
@@ -133,7 +143,7 @@ export abstract class Worker {
     this.debugRequests = !hooks.preRequest && log.isEnabledFor('debug');
     this.accessLine = this.cfg.accesslog ? compileAccessLog(this.cfg.accessLogFormat) : null;
     this.beatMs = this.cfg.timeout > 0 ? Math.min(1000, Math.max(100, (this.cfg.timeout * 1000) / 4)) : 1000;
-    this.server = http.createServer(httpServerOptions(this.cfg));
+    this.server = http.createServer({ ...httpServerOptions(this.cfg), ServerResponse: WorkerResponse as typeof http.ServerResponse });
     this.server.on('request', (req, res) => this.onRequest(req, res));
     // The server never listens (connections come from the acceptors below), but Node only tracks connections,
     // and so only closes idle keep-alive ones on closeIdleConnections() and enforces headersTimeout/
@@ -141,6 +151,14 @@ export abstract class Worker {
     // worker until the graceful timeout.
     this.server.emit('listening');
     this.onSocketClose = Worker.closeListener(this);
+    this.onResponseClose = Worker.responseCloseListener(this);
+  }
+
+  /** The 'close' listener of every response: `this` is the response. */
+  private static responseCloseListener(worker: Worker): (this: WorkerResponse) => void {
+    return function (this: WorkerResponse) {
+      worker.responseClosed(this);
+    };
   }
 
   /** The 'close' listener of every connection: `this` is the socket. */
@@ -387,25 +405,13 @@ export abstract class Worker {
       this.admitting = null;
     }
     if (this.forceClose || !this.alive) res.shouldKeepAlive = false;
-    const start = process.hrtime.bigint();
-    const startWall = this.accessLine ? new Date() : null;
-    const bytesAtStart = this.accessLine ? req.socket.bytesWritten : 0;
-    let error: unknown = null;
-    const fail = (err: unknown) => {
-      if (error === null) error = err ?? new Error('request handler rejected');
-      this.log.error(`Error handling request ${req.method} ${req.url}`, err);
-      answerInternalError(res);
-    };
-    res.once('close', () => {
-      this.inflight.delete(res);
-      const durationNs = process.hrtime.bigint() - start;
-      this.requestFinished(req, res, durationNs, error);
-      if (this.accessLine && startWall) this.writeAccessLog(req, res, startWall, durationNs, bytesAtStart);
-      if (this.hooks.postRequest) callHookSync(this.log, this.hooks, 'postRequest', this, req, res);
-      // A response committed as keep-alive before the stop is not followed by a close: the client may already be
-      // sending its next request on it (answered with `Connection: close`); closeIdleConnectionsSoon ends it if not.
-      if (sync) this.requestDone(res);
-    });
+    const r = res as WorkerResponse;
+    r.startNs = process.hrtime.bigint();
+    if (this.accessLine) {
+      r.startWall = new Date();
+      r.bytesAtStart = req.socket.bytesWritten;
+    }
+    res.on('close', this.onResponseClose);
     // As Gunicorn: decided when the last allowed request starts, so the primary sends no more.
     if (this.maxRequests > 0 && this.nr >= this.maxRequests && this.alive) {
       this.log.info('Autorestarting worker after current request.');
@@ -416,13 +422,30 @@ export abstract class Worker {
     else if (this.debugRequests) this.log.debug(`${req.method} ${req.url}`);
     try {
       const result = this.app(req, res) as Promise<unknown> | undefined;
-      if (result && typeof result.then === 'function') result.then(undefined, fail);
+      if (result && typeof result.then === 'function') result.then(undefined, (err: unknown) => this.requestFailed(r, err));
     } catch (err) {
-      fail(err);
+      this.requestFailed(r, err);
     }
-    // A sync request that awaits something leaves the event loop free: stop accepting meanwhile, so that
-    // new connections go to idle workers instead of waiting behind it here.
+  }
 
+  /** The handler threw or its promise rejected: 500 (if nothing was sent yet), logged, counted as a failure. */
+  private requestFailed(res: WorkerResponse, err: unknown): void {
+    if (res.failure === null) res.failure = err ?? new Error('request handler rejected');
+    this.log.error(`Error handling request ${res.req.method} ${res.req.url}`, err);
+    answerInternalError(res);
+  }
+
+  /** A response closed (sent, or its connection gone): the request is over. */
+  private responseClosed(res: WorkerResponse): void {
+    const req = res.req;
+    this.inflight.delete(res);
+    const durationNs = process.hrtime.bigint() - res.startNs;
+    this.requestFinished(req, res, durationNs, res.failure);
+    if (this.accessLine && res.startWall) this.writeAccessLog(req, res, res.startWall, durationNs, res.bytesAtStart);
+    if (this.hooks.postRequest) callHookSync(this.log, this.hooks, 'postRequest', this, req, res);
+    // A response committed as keep-alive before the stop is not followed by a close: the client may already be
+    // sending its next request on it (answered with `Connection: close`); closeIdleConnectionsSoon ends it if not.
+    if (this.kind === 'sync') this.requestDone(res);
   }
 
   private writeAccessLog(
