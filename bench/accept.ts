@@ -11,7 +11,9 @@
 // and -w 2) run unpinned, wrk and the server sharing both cores. Configurations alternate
 // within each round (the order rotates from round to round); each measurement starts a fresh server, warms
 // it up for a second, then runs wrk for --seconds. CPU per request is the server's process group's user +
-// system time from /proc over the measured run, divided by the requests wrk completed. Fairness: requests
+// system time from /proc over the measured run, divided by the requests wrk completed; the system (kernel) part
+// is reported beside it. A single-process node:http server (bench/bare-server.js) is the floor of what Node's
+// HTTP server costs per connection on this machine. Fairness: requests
 // per worker over the measured run, from promfork's own per-worker counter (metrics on), max/min.
 // Gunicorn is used when `gunicorn` is on PATH (Debian: apt-get install gunicorn); the report says when not.
 
@@ -112,6 +114,15 @@ function cluster(workers: number) {
   });
 }
 
+function bare() {
+  return (label: string): ServerSpec => ({
+    label,
+    command: [...SERVER_CPU, process.execPath],
+    argv: [path.join(ROOT, 'bench', 'bare-server.js')],
+    workers: 0,
+  });
+}
+
 function haveGunicorn(): boolean {
   try {
     execFileSync('gunicorn', ['--version'], { stdio: 'ignore' });
@@ -123,14 +134,16 @@ function haveGunicorn(): boolean {
 
 // ---- measurement ----
 
-/** CPU seconds of a process and its descendants (live ones, plus the reaped ones' cutime/cstime). */
-function groupCpu(pid: number): number {
-  let total = 0;
+/** CPU seconds (user, system) of a process and its descendants (live ones, plus the reaped ones' cutime/cstime). */
+function groupCpu(pid: number): { user: number; sys: number } {
+  let user = 0;
+  let sys = 0;
   const visit = (p: number, root: boolean) => {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += Number(f[11]) + Number(f[12]) + (root ? Number(f[13]) + Number(f[14]) : 0);
+      user += Number(f[11]) + (root ? Number(f[13]) : 0);
+      sys += Number(f[12]) + (root ? Number(f[14]) : 0);
       const kids = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
       for (const k of kids ? kids.split(/\s+/) : []) visit(Number(k), false);
     } catch {
@@ -138,7 +151,7 @@ function groupCpu(pid: number): number {
     }
   };
   visit(pid, true);
-  return total / 100;
+  return { user: user / 100, sys: sys / 100 };
 }
 
 interface WrkResult {
@@ -187,6 +200,8 @@ function scrape(url: string): Promise<Map<string, number>> {
 interface Sample {
   rps: number;
   cpuUsPerReq: number;
+  /** The kernel's part of cpuUsPerReq (system time). */
+  sysUsPerReq: number;
   fairness: number | null;
 }
 
@@ -197,7 +212,9 @@ async function measure(c: Config): Promise<Sample> {
     const before = c.fairness ? await scrape(server.metricsUrl) : null;
     const cpu0 = groupCpu(server.pid);
     const r = await wrk(server.url, c.mode, SECONDS, !c.unpinned);
-    const cpu = groupCpu(server.pid) - cpu0;
+    const cpu1 = groupCpu(server.pid);
+    const cpu = cpu1.user + cpu1.sys - cpu0.user - cpu0.sys;
+    const sys = cpu1.sys - cpu0.sys;
     if (r.errors) fail(`${c.mode}: ${c.label}: wrk reported ${r.errors}`);
     let fairness: number | null = null;
     if (before) {
@@ -205,7 +222,7 @@ async function measure(c: Config): Promise<Sample> {
       const counts = [...after].map(([id, v]) => v - (before.get(id) ?? 0));
       fairness = counts.length >= 2 ? Math.max(...counts) / Math.max(1, Math.min(...counts)) : null;
     }
-    return { rps: r.rps, cpuUsPerReq: (cpu / Math.max(1, r.requests)) * 1e6, fairness };
+    return { rps: r.rps, cpuUsPerReq: (cpu / Math.max(1, r.requests)) * 1e6, sysUsPerReq: (sys / Math.max(1, r.requests)) * 1e6, fairness };
   } finally {
     await server.stop();
   }
@@ -224,6 +241,7 @@ runBench(async () => {
     { label: 'promfork -w 2 --no-metrics', mode: 'close', workers: 2, spec: promfork([], 2, false) },
     ...(gunicornHere ? [{ label: 'gunicorn -k sync -w 1', mode: 'close' as Mode, workers: 1, spec: gunicorn(1) }] : []),
     { label: 'promfork -w 1 (default)', mode: 'close', workers: 1, spec: promfork([], 1, true) },
+    { label: 'bare node:http, 1 process', mode: 'close', workers: 1, spec: bare() },
     // Scaling with the 2 cores shared by the server and wrk (nothing pinned).
     { label: 'promfork -w 1 (default), unpinned', mode: 'close', workers: 1, spec: promfork([], 1, true, undefined, false), unpinned: true },
     { label: 'promfork -w 2 (default), unpinned', mode: 'close', workers: 2, spec: promfork([], 2, true, undefined, false), unpinned: true },
@@ -248,7 +266,7 @@ runBench(async () => {
     for (const c of order) {
       const s = await measure(c);
       samples.get(key(c))!.push(s);
-      process.stdout.write(`round ${round + 1} ${key(c)}: ${fmt(s.rps)} req/s, ${fmt(s.cpuUsPerReq, 1)} us CPU/req${s.fairness ? `, max/min ${fmt(s.fairness, 2)}` : ''}\n`);
+      process.stdout.write(`round ${round + 1} ${key(c)}: ${fmt(s.rps)} req/s, ${fmt(s.cpuUsPerReq, 1)} us CPU/req (${fmt(s.sysUsPerReq, 1)} system)${s.fairness ? `, max/min ${fmt(s.fairness, 2)}` : ''}\n`);
     }
   }
   const med = (c: Config) => median(samples.get(key(c))!.map((s) => s.rps));
@@ -256,9 +274,9 @@ runBench(async () => {
   const rows = configs.map((c) => {
     const ss = samples.get(key(c))!;
     const fair = ss.map((s) => s.fairness).filter((f): f is number => f !== null);
-    return [key(c), fmt(med(c)), `${fmt(Math.min(...ss.map((s) => s.rps)))}-${fmt(Math.max(...ss.map((s) => s.rps)))}`, fmt(median(ss.map((s) => s.cpuUsPerReq)), 1), fair.length ? `${fmt(median(fair), 2)} (max ${fmt(Math.max(...fair), 2)})` : ''];
+    return [key(c), fmt(med(c)), `${fmt(Math.min(...ss.map((s) => s.rps)))}-${fmt(Math.max(...ss.map((s) => s.rps)))}`, fmt(median(ss.map((s) => s.cpuUsPerReq)), 1), fmt(median(ss.map((s) => s.sysUsPerReq)), 1), fair.length ? `${fmt(median(fair), 2)} (max ${fmt(Math.max(...fair), 2)})` : ''];
   });
-  process.stdout.write(`\n${table(['configuration', 'req/s (median)', 'range', 'CPU us/req', 'fairness max/min'], rows)}\n\n`);
+  process.stdout.write(`\n${table(['configuration', 'req/s (median)', 'range', 'CPU us/req', 'of it system', 'fairness max/min'], rows)}\n\n`);
   const ratio = (a?: Config, b?: Config) => (a && b ? fmt(med(a) / med(b), 2) : 'n/a');
   const gun2 = find('close', 'gunicorn -k sync -w 2');
   const pfDefault = find('close', 'promfork -w 2 (default: async, metrics)');

@@ -31,9 +31,6 @@ import type { Instrumentation, MakeInstrumentation } from './instrumentation.js'
 
 export type WorkerKind = 'sync' | 'async';
 
-/** Connections a worker accepts in one event-loop turn before it lets the other workers take the rest. */
-const BURST_ACCEPTS = 8;
-
 type PollHandle = { readStart?(): number; readStop?(): number } | null | undefined;
 
 /**
@@ -53,6 +50,14 @@ function pausePolling(server: net.Server): boolean {
 function resumePolling(server: net.Server): boolean {
   const h = (server as unknown as { _handle?: PollHandle })._handle;
   return h?.readStart?.() === 0;
+}
+
+/** The worker's responses carry what the request wrapper needs when they close (no closure per request). */
+class WorkerResponse extends http.ServerResponse {
+  startNs = 0n;
+  startWall: Date | null = null;
+  bytesAtStart = 0;
+  failure: unknown = null;
 }
 
 /** What hooks running inside a worker see as "the arbiter": the primary's pid and the settings. */
@@ -100,23 +105,12 @@ export abstract class Worker {
   private runningSince = 0;
   private readonly waiting: [http.IncomingMessage, http.ServerResponse][] = [];
   private readonly beatMs: number;
-  /** Connections accepted in this event-loop turn (see acceptConnection). */
-  private acceptedThisTurn = 0;
-  /** Closed after a burst of accepts in one turn; asked for again at the end of the turn. */
-  private burstPaused = false;
   /** Sync workers: accepted connections not read yet (the worker was busy), oldest first. */
   private readonly held: Socket[] = [];
   /** Sync workers: the connection being read that has not sent a request head yet (for one loop turn). */
   private admitting: Socket | null = null;
   /** Our listening sockets are open but not polled (see pauseListening). */
   private listenPaused = false;
-  private readonly endAcceptTurn = (): void => {
-    this.acceptedThisTurn = 0;
-    if (this.burstPaused) {
-      this.burstPaused = false;
-      this.resumeAccepting();
-    }
-  };
   // A connection admitted in one turn is read in the next: look at it after that turn's poll phase.
   private readonly admitTurn = (socket: Socket): void => {
     setImmediate(this.admitTurnOver, socket);
@@ -128,6 +122,8 @@ export abstract class Worker {
   };
   /** One listener for every connection's 'close' (no closure per connection). */
   private readonly onSocketClose: (this: Socket) => void;
+  /** One listener for every response's 'close' (no closure per request). */
+  private readonly onResponseClose: (this: WorkerResponse) => void;
   private readonly forceClose: boolean;
   /** Gunicorn's default pre_request logs "METHOD PATH" at debug level. */
   private readonly debugRequests: boolean;
@@ -150,7 +146,7 @@ export abstract class Worker {
     this.debugRequests = !hooks.preRequest && log.isEnabledFor('debug');
     this.accessLine = this.cfg.accesslog ? compileAccessLog(this.cfg.accessLogFormat) : null;
     this.beatMs = this.cfg.timeout > 0 ? Math.min(1000, Math.max(100, (this.cfg.timeout * 1000) / 4)) : 1000;
-    this.server = http.createServer(httpServerOptions(this.cfg));
+    this.server = http.createServer({ ...httpServerOptions(this.cfg), ServerResponse: WorkerResponse as typeof http.ServerResponse });
     this.server.on('request', (req, res) => this.onRequest(req, res));
     // The server never listens (connections come from the acceptors below), but Node only tracks connections,
     // and so only closes idle keep-alive ones on closeIdleConnections() and enforces headersTimeout/
@@ -158,6 +154,14 @@ export abstract class Worker {
     // worker until the graceful timeout.
     this.server.emit('listening');
     this.onSocketClose = Worker.closeListener(this);
+    this.onResponseClose = Worker.responseCloseListener(this);
+  }
+
+  /** The 'close' listener of every response: `this` is the response. */
+  private static responseCloseListener(worker: Worker): (this: WorkerResponse) => void {
+    return function (this: WorkerResponse) {
+      worker.responseClosed(this);
+    };
   }
 
   /** The 'close' listener of every connection: `this` is the socket. */
@@ -272,7 +276,7 @@ export abstract class Worker {
 
   /** Accept from one listening socket (our duplicate of the primary's descriptor). */
   private addAcceptor(i: number, n: number, backlog: number, handle: unknown): void {
-    if (!this.alive || this.atCap || this.burstPaused) {
+    if (!this.alive || this.atCap) {
       (handle as { close(): void }).close();
       return;
     }
@@ -281,7 +285,7 @@ export abstract class Worker {
       this.acceptors = new Array<net.Server>(n);
     }
     this.acceptors[i]?.close();
-    const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.acceptConnection(socket));
+    const server = net.createServer({ pauseOnConnect: this.acceptPaused, noDelay: true }, (socket) => this.acceptConnection(socket));
     server.on('error', (err) => this.log.error(`worker ${this.pid}: accepting failed`, err));
     // The backlog is passed on: listen(2) on a listening socket sets it again (Node's default would be 511).
     server.listen(handle as never, backlog);
@@ -300,9 +304,9 @@ export abstract class Worker {
     this.listenPaused = false;
   }
 
-  /** Ask the primary for the listening sockets again (after a pause at the cap or a burst). */
+  /** Ask the primary for the listening sockets again (after a pause at the cap). */
   private resumeAccepting(): void {
-    if (!this.alive || this.atCap || this.burstPaused) return;
+    if (!this.alive || this.atCap) return;
     this.send({ t: 'listen' });
   }
 
@@ -331,15 +335,8 @@ export abstract class Worker {
   }
 
   private acceptConnection(socket: Socket): void {
-    // A worker with several binds (or an older libuv, which accepted everything queued when a socket polled
-    // readable) can take a burst of connections in one turn while the others find the queues empty. After
-    // BURST_ACCEPTS in one turn the worker closes its copies (libuv stops accepting at once) and asks for them
-    // again at the end of the turn, so the other workers take the rest of the burst meanwhile.
-    if (this.acceptedThisTurn++ === 0) setImmediate(this.endAcceptTurn);
-    if (this.acceptedThisTurn === BURST_ACCEPTS && this.cfg.workers > 1 && !this.burstPaused) {
-      this.burstPaused = true;
-      this.stopAccepting();
-    }
+    // libuv (>= 1.45, every supported Node line) accepts one connection per listening socket per event-loop
+    // turn and relies on level-triggered polling for the next, so a burst is shared by the workers that poll.
     this.connections.add(socket);
     socket.on('close', this.onSocketClose);
     if (this.connections.size >= this.cfg.workerConnections && !this.atCap) {
@@ -370,6 +367,14 @@ export abstract class Worker {
     this.resumeListening();
   }
 
+  /**
+   * Accept connections paused (nothing read until serveConnection): sync workers hold connections unread while
+   * busy, the thread worker passes them to a thread unread. Async workers read at once, as a plain server does.
+   */
+  protected get acceptPaused(): boolean {
+    return this.kind === 'sync';
+  }
+
   /** Connections this process's own http.Server serves (closed when idle on a graceful stop). */
   protected idleCandidates(): Iterable<Socket> {
     return this.connections;
@@ -378,8 +383,8 @@ export abstract class Worker {
   /** Serve an accepted connection (tracked in `connections`). The thread worker pipes it to a thread instead. */
   protected serveConnection(socket: Socket): void {
     this.server.emit('connection', socket);
-    // Accepted paused (pauseOnConnect): nothing has been read yet, start reading here.
-    socket.resume();
+    // Accepted paused (sync: held unread until the worker is idle): nothing has been read yet, start reading here.
+    if (socket.isPaused()) socket.resume();
   }
 
   private onConnectionClosed(socket: Socket): void {
@@ -429,25 +434,13 @@ export abstract class Worker {
       this.admitting = null;
     }
     if (this.forceClose || !this.alive) res.shouldKeepAlive = false;
-    const start = process.hrtime.bigint();
-    const startWall = this.accessLine ? new Date() : null;
-    const bytesAtStart = this.accessLine ? req.socket.bytesWritten : 0;
-    let error: unknown = null;
-    const fail = (err: unknown) => {
-      if (error === null) error = err ?? new Error('request handler rejected');
-      this.log.error(`Error handling request ${req.method} ${req.url}`, err);
-      answerInternalError(res);
-    };
-    res.once('close', () => {
-      this.inflight.delete(res);
-      const durationNs = process.hrtime.bigint() - start;
-      this.requestClosed(req, res, durationNs, error);
-      if (this.accessLine && startWall) this.writeAccessLog(req, res, startWall, durationNs, bytesAtStart);
-      if (this.hooks.postRequest) callHookSync(this.log, this.hooks, 'postRequest', this, req, res);
-      // A response committed as keep-alive before the stop is not followed by a close: the client may already be
-      // sending its next request on it (answered with `Connection: close`); closeIdleConnectionsSoon ends it if not.
-      if (sync) this.requestDone(res);
-    });
+    const r = res as WorkerResponse;
+    r.startNs = process.hrtime.bigint();
+    if (this.accessLine) {
+      r.startWall = new Date();
+      r.bytesAtStart = req.socket.bytesWritten;
+    }
+    res.on('close', this.onResponseClose);
     // As Gunicorn: decided when the last allowed request starts, so the primary sends no more.
     if (this.maxRequests > 0 && this.nr >= this.maxRequests && this.alive) {
       this.log.info('Autorestarting worker after current request.');
@@ -458,13 +451,30 @@ export abstract class Worker {
     else if (this.debugRequests) this.log.debug(`${req.method} ${req.url}`);
     try {
       const result = this.app(req, res) as Promise<unknown> | undefined;
-      if (result && typeof result.then === 'function') result.then(undefined, fail);
+      if (result && typeof result.then === 'function') result.then(undefined, (err: unknown) => this.requestFailed(r, err));
     } catch (err) {
-      fail(err);
+      this.requestFailed(r, err);
     }
-    // A sync request that awaits something leaves the event loop free: stop accepting meanwhile, so that
-    // new connections go to idle workers instead of waiting behind it here.
+  }
 
+  /** The handler threw or its promise rejected: 500 (if nothing was sent yet), logged, counted as a failure. */
+  private requestFailed(res: WorkerResponse, err: unknown): void {
+    if (res.failure === null) res.failure = err ?? new Error('request handler rejected');
+    this.log.error(`Error handling request ${res.req.method} ${res.req.url}`, err);
+    answerInternalError(res);
+  }
+
+  /** A response closed (sent, or its connection gone): the request is over. */
+  private responseClosed(res: WorkerResponse): void {
+    const req = res.req;
+    this.inflight.delete(res);
+    const durationNs = process.hrtime.bigint() - res.startNs;
+    this.requestClosed(req, res, durationNs, res.failure);
+    if (this.accessLine && res.startWall) this.writeAccessLog(req, res, res.startWall, durationNs, res.bytesAtStart);
+    if (this.hooks.postRequest) callHookSync(this.log, this.hooks, 'postRequest', this, req, res);
+    // A response committed as keep-alive before the stop is not followed by a close: the client may already be
+    // sending its next request on it (answered with `Connection: close`); closeIdleConnectionsSoon ends it if not.
+    if (this.kind === 'sync') this.requestDone(res);
   }
 
   private writeAccessLog(

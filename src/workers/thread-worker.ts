@@ -111,6 +111,10 @@ export class ThreadWorker extends Worker {
     return [];
   }
 
+  protected override get acceptPaused(): boolean {
+    return true;
+  }
+
   protected override serveConnection(socket: Socket): void {
     this.pool.assign(socket);
   }
