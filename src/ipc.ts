@@ -27,7 +27,7 @@ export type PrimaryToWorker =
   /** The primary will send no more connections: the worker may exit once drained. */
   | { t: 'drained' }
   /** Write a metrics snapshot now and answer `flushed` with the same id (a scrape is waiting). */
-  | { t: 'flush'; id: number }
+  | { t: 'flush'; id: number; /** Date.now() + the scrape's deadline: past it, nobody waits for the answer. */ until?: number }
   /** The primary got SIGUSR1: reopen the log files. */
   | { t: 'reopen' };
 

@@ -340,7 +340,7 @@ export class Arbiter {
         resolve(answer);
       };
       w.pendingFlushes.set(id, { sentAt: now, done });
-      w.child!.send({ t: 'flush', id }, undefined, undefined, (err) => {
+      w.child!.send({ t: 'flush', id, until: Date.now() + timeoutMs }, undefined, undefined, (err) => {
         if (err) done(null);
       });
     });

@@ -8,8 +8,8 @@
 // - QUIET_MS after traffic pauses (no request finished during QUIET_MS), so the store is exact soon after, at
 //   most every QUIET_SPACING_MS;
 // - every `metricsFlushInterval` anyway when the app's own metrics changed without requests;
-// - when a scrape asks (IPC `flush`) and this worker is idle: no request in flight, and none finished for QUIET_MS
-//   (then the answer is exact). A busy worker (requests in flight, or still finishing: it looks after a poll of
+// - when a scrape asks (IPC `flush`) and this worker is idle: no request in flight, and none finished during a few
+//   looks (~5 ms; then the answer is exact). A busy worker (requests in flight, or still finishing: it looks after a poll of
 //   its event loop, then every BUSY_PROBE_MS) answers with the seq it last persisted, without collecting, even
 //   while a push is being written;
 // - on every controlled exit.
@@ -45,6 +45,11 @@ export const QUIET_SPACING_MS = 250;
  * to QUIET_MS) to decide between busy (answer with the last push) and stopped traffic (flush: exact).
  */
 export const BUSY_PROBE_MS = 2;
+/**
+ * Timed looks before a worker with no request in flight and none finished takes the traffic as stopped and
+ * flushes (a scrape after the traffic waits ~5 ms for them, within its deadline even on a loaded machine).
+ */
+export const BUSY_PROBE_LOOKS = 2;
 
 /** Under steady traffic the primary reads at most about 1000 / PUSH_MS_PER_WORKER snapshots per second. */
 export const PUSH_MS_PER_WORKER = 30;
@@ -150,20 +155,25 @@ class PrometheusInstrumentation implements Instrumentation {
     if (msg.t !== 'flush') return;
     const answer = (ok: boolean, current: boolean) =>
       this.w.send({ t: 'flushed', id: msg.id, ok, seq: this.persistedSeq, storeErrors: this.storeErrors, current });
+    // A request that waited past its scrape's deadline (this worker was blocked): nobody waits for a collection, but
+    // the answer at once tells the primary that this worker is running again (its next scrape asks it).
+    if (msg.until !== undefined && Date.now() > msg.until) return answer(true, false);
     if (this.persistedSeq > 0) {
-      // Busy: the scrape is served what was pushed last (at most one interval old); collecting now would make
-      // every scrape wait on the busiest worker.
-      if (this.w.requestsInFlight() > 0) return answer(true, false);
+      const inflight = this.w.requestsInFlight();
       // Idle and nothing counted since the last collection: what is persisted is current.
       const unchanged = this.metrics.requests === this.collectedRequests;
-      if (!this.current && unchanged && performance.now() - this.collectedAt < this.intervalMs) return answer(true, true);
-      // Requests finished since the last push: is the traffic still going on? Look after one poll, then every
-      // BUSY_PROBE_MS up to QUIET_MS. As soon as more requests finished, the worker is busy: the scrape is served its last push (at
-      // most busyPushMs() old) without a collection on a loaded event loop. If none did for QUIET_MS, the traffic
-      // has stopped: flush, so that a scrape after the traffic is exact.
-      if (this.armed) {
+      if (!this.current && inflight === 0 && unchanged && performance.now() - this.collectedAt < this.intervalMs) {
+        return answer(true, true);
+      }
+      // Requests in flight, or finished since the last push: is the traffic still going on? Look after one poll,
+      // then BUSY_PROBE_LOOKS times every BUSY_PROBE_MS. Busy once more requests finished than were in flight when
+      // asked (new traffic): the scrape is served its last push (at most busyPushMs() old) without a collection on
+      // a loaded event loop. A response already sent whose close comes after this message is not new traffic.
+      // Otherwise, with nothing in flight any more, the traffic has stopped: flush, so that a scrape after the
+      // traffic is exact; with a request still running (a long one), answer with the last push.
+      if (this.armed || inflight > 0) {
         const seen = this.metrics.requests;
-        const busy = () => this.metrics.requests !== seen || this.w.requestsInFlight() > 0;
+        const busy = () => this.metrics.requests - seen > inflight;
         let looked = 0;
         const look = () => {
           if (busy()) return answer(true, false);
@@ -171,7 +181,8 @@ class PrometheusInstrumentation implements Instrumentation {
           // more after the event loop has polled for what arrived meanwhile.
           setImmediate(() => {
             if (busy()) answer(true, false);
-            else if (++looked * BUSY_PROBE_MS < QUIET_MS) setTimeout(look, BUSY_PROBE_MS);
+            else if (++looked < BUSY_PROBE_LOOKS) setTimeout(look, BUSY_PROBE_MS);
+            else if (this.w.requestsInFlight() > 0) answer(true, false);
             else void this.flush().then((ok) => answer(ok, ok));
           });
         };
