@@ -60,6 +60,10 @@ class WorkerResponse extends http.ServerResponse {
   failure: unknown = null;
 }
 
+/** Connections an async or thread worker accepts within BURST_MS before it lets the other workers take the rest. */
+const BURST_ACCEPTS = 8;
+const BURST_MS = 1;
+
 /** What hooks running inside a worker see as "the arbiter": the primary's pid and the settings. */
 export interface ArbiterRef {
   pid: number;
@@ -109,6 +113,14 @@ export abstract class Worker {
   private readonly held: Socket[] = [];
   /** Sync workers: the connection being read that has not sent a request head yet (for one loop turn). */
   private admitting: Socket | null = null;
+  /** Async and thread workers: accepts since burstStart (performance.now()), and polling paused after a burst. */
+  private burstAccepts = 0;
+  private burstStart = 0;
+  private burstPaused = false;
+  private readonly endBurst = (): void => {
+    this.burstPaused = false;
+    this.resumeListening();
+  };
   /** Our listening sockets are open but not polled (see pauseListening). */
   private listenPaused = false;
   // A connection admitted in one turn is read in the next: look at it after that turn's poll phase.
@@ -336,7 +348,11 @@ export abstract class Worker {
 
   private acceptConnection(socket: Socket): void {
     // libuv (>= 1.45, every supported Node line) accepts one connection per listening socket per event-loop
-    // turn and relies on level-triggered polling for the next, so a burst is shared by the workers that poll.
+    // turn, but a worker that has the core to itself runs many turns before another worker is scheduled: a client
+    // opening its keep-alive pool at once could land on one worker. So after BURST_ACCEPTS within BURST_MS an
+    // async or thread worker stops polling until the next millisecond (no round trip: pauseListening), and the
+    // other workers take the rest of the burst. Steady load (a few accepts per millisecond) never triggers it.
+    if (this.kind !== 'sync' && this.cfg.workers > 1) this.countBurst();
     this.connections.add(socket);
     socket.on('close', this.onSocketClose);
     if (this.connections.size >= this.cfg.workerConnections && !this.atCap) {
@@ -346,6 +362,19 @@ export abstract class Worker {
     if (this.kind !== 'sync') return this.serveConnection(socket);
     this.held.push(socket);
     this.syncNext();
+  }
+
+  private countBurst(): void {
+    const now = performance.now();
+    if (now - this.burstStart > BURST_MS) {
+      this.burstStart = now;
+      this.burstAccepts = 0;
+    }
+    if (++this.burstAccepts >= BURST_ACCEPTS && !this.burstPaused) {
+      this.burstPaused = true;
+      this.pauseListening();
+      setTimeout(this.endBurst, BURST_MS);
+    }
   }
 
   /**
