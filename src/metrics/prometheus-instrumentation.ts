@@ -9,7 +9,7 @@
 //   most every QUIET_SPACING_MS;
 // - every `metricsFlushInterval` anyway when the app's own metrics changed without requests;
 // - when a scrape asks (IPC `flush`) and this worker is idle: no request in flight, and none finished during a few
-//   looks (~5 ms; then the answer is exact). A busy worker (requests in flight, or still finishing: it looks after a poll of
+//   looks (~20 ms; then the answer is exact). A busy worker (requests in flight, or still finishing: it looks after a poll of
 //   its event loop, then every BUSY_PROBE_MS) answers with the seq it last persisted, without collecting, even
 //   while a push is being written;
 // - on every controlled exit.
@@ -47,9 +47,11 @@ export const QUIET_SPACING_MS = 250;
 export const BUSY_PROBE_MS = 2;
 /**
  * Timed looks before a worker with no request in flight and none finished takes the traffic as stopped and
- * flushes (a scrape after the traffic waits ~5 ms for them, within its deadline even on a loaded machine).
+ * flushes (a scrape after the traffic waits ~20 ms for them, within its deadline even on a loaded machine). Two
+ * looks (~5 ms) took a pause of a loaded client for the end of its traffic now and then (a clean-clone CI run on
+ * Node 24: one scrape of five under traffic waited for a collection).
  */
-export const BUSY_PROBE_LOOKS = 2;
+export const BUSY_PROBE_LOOKS = 8;
 
 /** Under steady traffic the primary reads at most about 1000 / PUSH_MS_PER_WORKER snapshots per second. */
 export const PUSH_MS_PER_WORKER = 30;
