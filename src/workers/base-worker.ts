@@ -17,6 +17,7 @@
 
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
+import os from 'node:os';
 import type { Hooks, Settings } from '../config/types.js';
 import { callHook, callHookSync } from '../hooks/call-hook.js';
 import type { PrimaryToWorker, WorkerSpec, WorkerToPrimary } from '../ipc.js';
@@ -43,8 +44,8 @@ function pausePolling(server: net.Server): boolean {
   const h = (server as unknown as { _handle?: PollHandle })._handle;
   if (!h?.readStart || !h.readStop) return false;
   const started = h.readStart();
-  // -114 (EALREADY): already marked reading by an earlier pause.
-  return (started === 0 || started === -114) && h.readStop() === 0;
+  // EALREADY: already marked reading by an earlier pause.
+  return (started === 0 || started === -os.constants.errno.EALREADY) && h.readStop() === 0;
 }
 
 function resumePolling(server: net.Server): boolean {
@@ -249,9 +250,6 @@ export abstract class Worker {
     return this.inflight.size;
   }
 
-  /** Called before the process exits on a controlled path (flush state). */
-  protected async beforeExit(): Promise<void> {}
-
   /**
    * Metric families held outside this thread's registries, as parts to merge (counters and histograms
    * summed): the thread worker's handler threads each have the app's prom-client registry. The metrics
@@ -272,18 +270,8 @@ export abstract class Worker {
       this.drained = true;
       this.maybeExit();
     } else if (m.t === 'reopen') this.log.reopen();
-    else {
-      this.instrumentation?.control(m);
-      this.onControl(m);
-    }
-  }
-
-  /** Other primary messages (the instrumentation sees them first: the metrics answer `flush`). */
-  protected onControl(_msg: PrimaryToWorker): void {}
-
-  /** Extra fields for heartbeats (the instrumentation adds its own: the metrics report store errors). */
-  protected heartbeatInfo(): { storeErrors?: number } {
-    return {};
+    // Other messages are the instrumentation's (the metrics answer `flush`).
+    else this.instrumentation?.control(m);
   }
 
   /** Accept from one listening socket (our duplicate of the primary's descriptor). */
@@ -544,7 +532,7 @@ export abstract class Worker {
       return;
     }
     const busyMs = this.kind === 'sync' ? (this.running ? Math.max(1, performance.now() - this.runningSince) : 0) : undefined;
-    this.send({ t: 'hb', ...this.heartbeatInfo(), ...this.instrumentation?.heartbeat(), ...(busyMs === undefined ? {} : { busyMs }) });
+    this.send({ t: 'hb', ...this.instrumentation?.heartbeat(), ...(busyMs === undefined ? {} : { busyMs }) });
   }
 
   /** Graceful stop (TERM, max-requests, parent gone): finish in-flight requests, then exit 0. */
@@ -593,7 +581,6 @@ export abstract class Worker {
     this.exiting = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     try {
-      await this.beforeExit();
       await this.instrumentation?.beforeExit();
     } catch (err) {
       this.log.error('worker: final flush failed', err);
