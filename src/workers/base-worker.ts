@@ -12,7 +12,7 @@
 // Sync workers serve one request at a time, as Gunicorn's, and accept only while idle: from the connection they
 // accept until its request is done they stop polling the listening sockets (without closing them: no round trip
 // to the primary to resume), so the kernel gives new connections to idle workers. A connection that sends nothing
-// does not keep them from accepting: once it had a loop turn to be read, the worker accepts again. A connection
+// does not keep them from accepting: once it has been silent for ADMIT_MS, the worker accepts again. A connection
 // the primary passes while the worker is busy (`conn`, while a removed bind drains) waits for it to be idle.
 
 import http from 'node:http';
@@ -65,6 +65,15 @@ class WorkerResponse extends http.ServerResponse {
 const BURST_ACCEPTS = 8;
 const BURST_MS = 1;
 
+/**
+ * Sync workers: how long a connection the worker has started to read may stay silent before the worker accepts
+ * again. A client sends its request head right after connecting, but a loaded client process may be scheduled
+ * milliseconds later: with a window of one loop turn, one worker took every connection of a burst before the
+ * others woke up and then served them one after the other. A silent connection costs the worker this once (it is
+ * then read alongside, and closed at --timeout); Gunicorn's sync worker blocks on it until --timeout.
+ */
+const ADMIT_MS = 50;
+
 /** What hooks running inside a worker see as "the arbiter": the primary's pid and the settings. */
 export interface ArbiterRef {
   pid: number;
@@ -112,7 +121,7 @@ export abstract class Worker {
   private readonly beatMs: number;
   /** Sync workers: accepted connections not read yet (the worker was busy), oldest first. */
   private readonly held: Socket[] = [];
-  /** Sync workers: the connection being read that has not sent a request head yet (for one loop turn). */
+  /** Sync workers: the connection being read that has not sent a request head yet (for up to ADMIT_MS). */
   private admitting: Socket | null = null;
   /** Async and thread workers: accepts since burstStart (performance.now()), and polling paused after a burst. */
   private burstAccepts = 0;
@@ -124,12 +133,18 @@ export abstract class Worker {
   };
   /** Our listening sockets are open but not polled (see pauseListening). */
   private listenPaused = false;
-  // A connection admitted in one turn is read in the next: look at it after that turn's poll phase.
-  private readonly admitTurn = (socket: Socket): void => {
-    setImmediate(this.admitTurnOver, socket);
-  };
-  private readonly admitTurnOver = (socket: Socket): void => {
-    if (this.admitting !== socket) return;
+  /** Sync workers: when the connection being read (admitting) stops holding the worker if still silent. */
+  private admitUntil = 0;
+  /** One timer for every admission window (re-armed, never one per connection). */
+  private admitTimer: NodeJS.Timeout | null = null;
+  private readonly admitWindowOver = (): void => {
+    this.admitTimer = null;
+    if (this.admitting === null) return;
+    const left = this.admitUntil - performance.now();
+    if (left >= 1) {
+      this.admitTimer = setTimeout(this.admitWindowOver, left).unref();
+      return;
+    }
     this.admitting = null;
     this.syncNext();
   };
@@ -374,10 +389,11 @@ export abstract class Worker {
     while (this.held.length > 0) {
       const socket = this.held.shift()!;
       if (socket.destroyed) continue;
-      // Busy from here until this connection's request is done, or it sent nothing for a loop turn.
+      // Busy from here until this connection's request is done, or it sent no head for ADMIT_MS (or closed).
       this.admitting = socket;
       this.pauseListening();
-      setImmediate(this.admitTurn, socket);
+      this.admitUntil = performance.now() + ADMIT_MS;
+      this.admitTimer ??= setTimeout(this.admitWindowOver, ADMIT_MS).unref();
       this.serveConnection(socket);
       return;
     }
@@ -406,6 +422,10 @@ export abstract class Worker {
 
   private onConnectionClosed(socket: Socket): void {
     this.connections.delete(socket);
+    if (this.admitting === socket) {
+      this.admitting = null;
+      this.syncNext();
+    }
     if (this.atCap && this.connections.size < this.cfg.workerConnections) {
       this.atCap = false;
       this.resumeAccepting();

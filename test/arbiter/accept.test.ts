@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -93,6 +94,53 @@ test('-k sync: a worker stops accepting while it serves a request, so the queue 
   }
   const done = await Promise.all(replies);
   assert.deepEqual(done.map((r) => r.status), [200, 200, 200]);
+});
+
+/** A client that connects now and sends its request head only when told (a client scheduled late). */
+function lateClient(port: number, target: string): Promise<{ send(): void; reply: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const reply = new Promise<string>((done, fail) => {
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', () => done(Buffer.concat(chunks).toString('latin1')));
+      socket.on('error', fail);
+    });
+    socket.once('error', reject);
+    socket.once('connect', () => resolve({ send: () => socket.write(`GET ${target} HTTP/1.1\r\nHost: t\r\n\r\n`), reply }));
+  });
+}
+
+test('-k sync: a client that sends its head a few ms after connecting does not let one worker take a whole burst', async (t) => {
+  if (!needTool(t, 'ss')) return;
+  const { server, port } = await startServer([APP, '-k', 'sync', '-w', '2']);
+  const workers = server.workerPids();
+  const [first, second] = workers as [number, number];
+  const queueLength = () => Number(execFileSync(requireTool('ss'), ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim().split(/\s+/)[1]);
+  stopProcesses(workers, 'SIGSTOP');
+  let clients: Awaited<ReturnType<typeof lateClient>>[];
+  try {
+    clients = await Promise.all(Array.from({ length: 4 }, () => lateClient(port, '/slow?ms=1000')));
+    await until('4 connections queued', () => (queueLength() === 4 ? true : undefined));
+    // One worker runs alone for 15 ms (the other is not scheduled yet), then the clients send their heads. An
+    // eager worker takes all four in that time (one per loop turn once the one it reads stayed silent for a turn)
+    // and serves them one after the other: 4 s, while the other worker is idle.
+    stopProcesses([first], 'SIGCONT');
+    await new Promise((r) => setTimeout(r, 15));
+  } finally {
+    stopProcesses([second], 'SIGCONT');
+  }
+  const t0 = Date.now();
+  for (const c of clients) c.send();
+  const replies = await Promise.all(clients.map((c) => c.reply));
+  const elapsed = Date.now() - t0;
+  const servedBy = replies.map((r) => {
+    assert.match(r, /^HTTP\/1\.1 200 /);
+    return Number(/slow (\d+)\n$/.exec(r)?.[1]);
+  });
+  const perWorker = workers.map((pid) => servedBy.filter((p) => p === pid).length);
+  assert.deepEqual(perWorker, [2, 2], `requests served per worker ${workers.join(', ')}`);
+  assert.ok(elapsed >= 1900 && elapsed < 3500, `took ${elapsed} ms`);
 });
 
 test('--backlog is the listening socket backlog, also after workers re-listen at their cap', async (t) => {
