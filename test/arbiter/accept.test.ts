@@ -20,12 +20,14 @@ function connectionOwners(port: number): number[] {
   return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
 }
 
-/** The backlog of the listening socket on `port`: ss shows it as Send-Q of a LISTEN socket. */
-function listenBacklog(port: number): number {
-  const out = execFileSync(requireTool('ss'), ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim();
-  const cols = out.split(/\s+/);
-  return Number(cols[2]);
+/** Recv-Q and Send-Q of the LISTEN socket on `port` (ss): the connections queued, and the backlog. */
+function listenSocket(port: number): { queued: number; backlog: number } {
+  const cols = execFileSync(requireTool('ss'), ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim().split(/\s+/);
+  return { queued: Number(cols[1]), backlog: Number(cols[2]) };
 }
+
+const listenBacklog = (port: number): number => listenSocket(port).backlog;
+const listenQueue = (port: number): number => listenSocket(port).queued;
 
 function stopProcesses(pids: number[], sig: NodeJS.Signals): void {
   for (const pid of pids) process.kill(pid, sig);
@@ -76,17 +78,16 @@ test('-k sync: a worker stops accepting while it serves a request, so the queue 
   const workers = server.workerPids();
   assert.equal(workers.length, 3);
   const [first, ...others] = workers as [number, number, number];
-  const queueLength = () => Number(execFileSync(requireTool('ss'), ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim().split(/\s+/)[1]);
   stopProcesses(workers, 'SIGSTOP');
   const replies = Array.from({ length: 3 }, () => request(`${url}/slow?ms=1000`));
   try {
-    await until('3 connections queued', () => (queueLength() === 3 ? true : undefined));
+    await until('3 connections queued', () => (listenQueue(port) === 3 ? true : undefined));
     // One worker runs. It takes one connection and, while that request awaits its second, leaves the other two in
     // the kernel queue (an eager worker would take them in its next loop turns and serve them in turn).
     stopProcesses([first], 'SIGCONT');
     const firstDone = await Promise.race(replies);
     assert.equal(firstDone.body, `slow ${first}\n`);
-    const queued = queueLength();
+    const queued = listenQueue(port);
     // By now it may have taken one more (it is idle again), never both.
     assert.ok(queued >= 1, `${queued} connection(s) left in the queue when the first request was answered`);
   } finally {
@@ -116,19 +117,18 @@ test('-k sync: a client that sends its head a few ms after connecting does not l
   const { server, port } = await startServer([APP, '-k', 'sync', '-w', '2']);
   const workers = server.workerPids();
   const [first, second] = workers as [number, number];
-  const queueLength = () => Number(execFileSync(requireTool('ss'), ['-Hltn', `( sport = :${port} )`], { encoding: 'utf8' }).trim().split(/\s+/)[1]);
   stopProcesses(workers, 'SIGSTOP');
   let clients: Awaited<ReturnType<typeof lateClient>>[];
   try {
     clients = await Promise.all(Array.from({ length: 4 }, () => lateClient(port, '/slow?ms=1000')));
-    await until('4 connections queued', () => (queueLength() === 4 ? true : undefined));
+    await until('4 connections queued', () => (listenQueue(port) === 4 ? true : undefined));
     // One worker runs alone for 15 ms (the other is not scheduled yet), then the clients send their heads. An
     // eager worker takes all four in that time (one per loop turn once the one it reads stayed silent for a turn)
     // and serves them one after the other: 4 s, while the other worker is idle.
     stopProcesses([first], 'SIGCONT');
     await new Promise((r) => setTimeout(r, 15));
   } finally {
-    stopProcesses([second], 'SIGCONT');
+    stopProcesses([second, first], 'SIGCONT'); // both, also when a step above failed
   }
   const t0 = Date.now();
   for (const c of clients) c.send();
